@@ -1,0 +1,92 @@
+"""`ConnectSettings`: everything the Amazon Connect artefacts need from `configs/app.yaml`.
+
+The lead's CLI reads the `connect:` section of the app config into this model. Defaults are
+obvious placeholders (all-zero account ids, `example.org`) so that a rendered flow or a dial
+attempt with an unedited config fails loudly instead of reaching a stranger's resources; see
+`placeholder_fields()`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+PLACEHOLDER_ACCOUNT = "000000000000"
+PLACEHOLDER_UUID = "00000000-0000-0000-0000-000000000000"
+_PLACEHOLDER_MARKERS = (PLACEHOLDER_ACCOUNT, PLACEHOLDER_UUID, "example.org", "+15550000000")
+
+
+class ConnectSettings(BaseModel):
+    """The `connect:` section of `configs/app.yaml` (Amazon Connect, Lambda, DynamoDB)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    region: str = Field(
+        default="us-east-1",
+        description="AWS Region of the Connect instance, the Lambdas and the patients table.",
+    )
+    instance_id: str = Field(
+        default=PLACEHOLDER_UUID,
+        description="Amazon Connect instance id (the UUID at the end of the instance ARN).",
+    )
+    contact_flow_id: str = Field(
+        default=PLACEHOLDER_UUID,
+        description="Id of the published 'IasoVoice Medical Assistant' flow; outbound calls run it.",
+    )
+    auth_contact_flow_id: str = Field(
+        default=PLACEHOLDER_UUID,
+        description="Id of the published 'IasoVoice Patient Authentication' flow (TransferToFlow target).",
+    )
+    lookup_lambda_arn: str = Field(
+        default=f"arn:aws:lambda:us-east-1:{PLACEHOLDER_ACCOUNT}:function:iasovoice-patient-lookup",
+        description="ARN of lambda/patient_lookup.py as deployed; the main flow invokes it first.",
+    )
+    auth_lambda_arn: str = Field(
+        default=f"arn:aws:lambda:us-east-1:{PLACEHOLDER_ACCOUNT}:function:iasovoice-patient-auth",
+        description="ARN of lambda/patient_auth.py; the authentication flow invokes it with the DTMF input.",
+    )
+    agent_turn_lambda_arn: str = Field(
+        default=f"arn:aws:lambda:us-east-1:{PLACEHOLDER_ACCOUNT}:function:iasovoice-agent-turn",
+        description="ARN of the turn Lambda of the audio bridge that returns the agent's next prompt.",
+    )
+    websocket_url: str = Field(
+        default="wss://voice.example.org/connect",
+        description="Base URL of the IasoVoice gateway; the bridge connects to {websocket_url}/{ContactId}.",
+    )
+    patients_table: str = Field(
+        default="iasovoice-patients",
+        description="DynamoDB table of patients (partition key PhoneNumber, GSI on PatientId).",
+    )
+    source_phone_number: str = Field(
+        default="+15550000000",
+        description="E.164 number claimed in Connect that outbound calls show as caller id.",
+    )
+    queue_id: str | None = Field(
+        default=None,
+        description="Outbound queue id; Connect needs it or source_phone_number for outbound calls.",
+    )
+
+    @field_validator("websocket_url")
+    @classmethod
+    def _secure_websocket(cls, value: str) -> str:
+        """Connect audio carries PHI, so only `wss://` is accepted, and the call id is appended later."""
+        if not value.startswith("wss://"):
+            raise ValueError(f"websocket_url must start with wss:// (got {value!r})")
+        return value.rstrip("/")
+
+    @field_validator("source_phone_number")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        if not re.fullmatch(r"\+[1-9]\d{6,14}", value):
+            raise ValueError(f"source_phone_number must be E.164 like +15551234567 (got {value!r})")
+        return value
+
+    def placeholder_fields(self) -> list[str]:
+        """Names of fields still holding a shipped placeholder: deploying with them cannot work."""
+        names: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, str) and any(marker in value for marker in _PLACEHOLDER_MARKERS):
+                names.append(name)
+        return names
