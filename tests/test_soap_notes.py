@@ -3,7 +3,7 @@
 The parser fixtures are hand-written model outputs in the shapes small models actually produce
 (markdown headings, bold labels, single letters, a combined "Assessment and Plan", preambles).
 The real-model test writes a note from an ACI-Bench validation dialogue (CC BY 4.0, see
-/work/shared/data/aci-bench/SOURCE.md) with the packaged Qwen2.5 1.5B model and prints ROUGE against
+../shared/data/aci-bench/SOURCE.md) with the packaged Qwen2.5 1.5B model and prints ROUGE against
 the reference note; the score is printed, and asserted only against a very low sanity floor.
 """
 
@@ -29,8 +29,9 @@ from iasovoice.notes import (
     parse_soap_text,
     write_json_schema,
 )
+from tests.paths import ACI_BENCH
 
-ACI_VALID = Path("/work/shared/data/aci-bench/valid.csv")
+ACI_VALID = ACI_BENCH / "valid.csv"
 
 
 # --- parsing -----------------------------------------------------------------------------------
@@ -306,7 +307,7 @@ def engine():
 
 
 @pytest.mark.skipif(
-    not ACI_VALID.is_file(), reason="ACI-Bench data not present at /work/shared/data/aci-bench"
+    not ACI_VALID.is_file(), reason=f"ACI-Bench data not present at {ACI_BENCH}"
 )
 async def test_real_note_from_aci_bench_dialogue(engine) -> None:
     from rouge_score import rouge_scorer

@@ -20,8 +20,9 @@ from iasovoice.audio import load_audio, rms_dbfs, split_frames
 from iasovoice.errors import AudioFormatError, ModelNotFoundError
 from iasovoice.vad import EnergyVAD, SileroVAD, VoiceActivityDetector
 from iasovoice.vad.silero import default_model_path
+from tests.paths import SHARED_AUDIO
 
-AUDIO = Path("/work/shared/data/audio")
+AUDIO = SHARED_AUDIO
 OSR = AUDIO / "OSR_us_000_0034_8k.wav"
 LDC = AUDIO / "LDC93S1_8k.wav"
 needs_audio = pytest.mark.skipif(not OSR.is_file(), reason="shared recordings not present")

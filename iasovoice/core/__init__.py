@@ -1,0 +1,1 @@
+"""The I/O-free heart of a call: events in, actions out; no Ray, no sockets, no clocks of its own."""

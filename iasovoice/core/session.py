@@ -1,0 +1,344 @@
+"""CallSession: one call's logic as a pure state machine (events in, actions out).
+
+It owns the jitter buffer, voice activity and turn detection, barge-in, the agent's playout queue, the
+dialogue state and the transcript. It never sleeps, reads a clock or does I/O: the caller passes `now`
+with every event, which is what makes a scripted timeline test deterministic and fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from iasovoice.audio.pcm import frame_samples
+from iasovoice.core import events as ev
+from iasovoice.core.dialogue import DialogueState, LLMReply, ScriptedReply
+from iasovoice.core.playout import Playout
+from iasovoice.core.replies import ReplyHandle, ReplyKind
+from iasovoice.core.turns import SpeechOnset, TurnDetector, TurnSettings, Utterance
+from iasovoice.jitter import JitterBuffer
+from iasovoice.notes.schema import TranscriptTurn
+from iasovoice.vad.base import VoiceActivityDetector
+
+log = logging.getLogger(__name__)
+
+FALLBACK_REPLY = "I'm sorry, I didn't catch that. Could you say it again?"
+FAILURE_REPLY = (
+    "I'm sorry, I'm having trouble on my side. Someone from the clinic will call you back shortly."
+)
+_SPEAKABLE = re.compile(r"[A-Za-z0-9]")
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    call_id: str
+    sample_rate: int = 8000
+    greeting: str = "Hello, this is the IasoVoice clinic assistant. How can I help you today?"
+    greeting_interruptible: bool = False
+    voice: str = "default"
+    system_prompt: str = "You are a helpful medical office phone assistant."
+    history_turns: int = 12
+    turn: TurnSettings = field(default_factory=TurnSettings)
+    jitter_max_wait_s: float = 0.06
+    playout_lead_ms: int = 120
+    max_call_s: float = 1800.0
+    frame_ms: int = 20
+
+
+class Phase:
+    NEW = "new"
+    ACTIVE = "active"
+    ENDING = "ending"  # hung up; waiting for the last transcriptions
+    WRITING = "writing"  # transcript and note being stored
+    ENDED = "ended"
+
+
+class CallSession:
+    def __init__(self, settings: SessionSettings, vad: VoiceActivityDetector) -> None:
+        if vad.sample_rate != settings.sample_rate:
+            raise ValueError(f"VAD runs at {vad.sample_rate} Hz but the call is {settings.sample_rate} Hz")
+        self.settings = settings
+        self.phase = Phase.NEW
+        self._frame_samples = frame_samples(settings.sample_rate, settings.frame_ms)
+        self._vad = vad
+        self._jitter = JitterBuffer(self._frame_samples, max_wait_s=settings.jitter_max_wait_s)
+        self._turns = TurnDetector(settings.turn)
+        self._playout = Playout(self._frame_samples, settings.frame_ms, settings.playout_lead_ms)
+        self.dialogue = DialogueState(settings.system_prompt, settings.history_turns)
+        self._reply: ReplyHandle | None = None
+        self._deferred: ScriptedReply | LLMReply | None = None  # waits for a non-interruptible reply
+        self._reply_count = 0
+        self._utterance_count = 0
+        # Transcriptions run concurrently; results are committed to the transcript in utterance order.
+        self._pending: dict[str, tuple[Utterance, str | None] | None] = {}
+        self._started_at: float | None = None
+        self.barge_ins = 0
+
+    # ------------------------------------------------------------------------------------ public API
+    @property
+    def transcript(self) -> list[TranscriptTurn]:
+        return self.dialogue.turns
+
+    @property
+    def agent_speaking(self) -> bool:
+        return self._reply is not None and self._reply.active
+
+    @property
+    def jitter_stats(self):  # noqa: ANN201 - JitterStats, re-exported for metrics
+        return self._jitter.stats
+
+    def handle(self, event: ev.Event) -> list[ev.Action]:
+        """Apply one event and return the actions it calls for, audio for the caller last."""
+        actions: list[ev.Action] = []
+        match event:
+            case ev.CallStarted(now=now):
+                actions += self._start(now)
+            case ev.AudioReceived(seq=seq, samples=samples, now=now):
+                if self.phase == Phase.ACTIVE:
+                    self._jitter.push(seq, samples, now)
+                    actions += self._drain_jitter(now)
+            case ev.Tick(now=now):
+                actions += self._on_tick(now)
+            case ev.TranscriptReady() | ev.TranscriptionFailed():
+                actions += self._on_transcription(event)
+            case ev.ReplyTextDelta(reply_id=rid, text=text):
+                actions += self._on_reply_text(rid, text)
+            case ev.ReplyTextDone(reply_id=rid):
+                actions += self._on_reply_done(rid)
+            case ev.ReplyFailed(reply_id=rid, reason=reason):
+                actions += self._on_reply_failed(rid, reason)
+            case ev.SpeechReady(reply_id=rid, segment=seg, samples=samples):
+                actions += self._on_speech(rid, seg, samples)
+            case ev.SpeechFailed(reply_id=rid, segment=seg):
+                self.dialogue.flag("tts_failed")
+                actions += self._on_speech(rid, seg, None)
+            case ev.DtmfReceived(digits=digits):
+                self.dialogue.dtmf += digits
+            case ev.HangupRequested(reason=reason, now=now):
+                actions += self._hangup(reason, now)
+            case ev.NoteStored(now=now):
+                if self.phase == Phase.WRITING:
+                    self.phase = Phase.ENDED
+                    actions.append(ev.EndCall("completed"))
+        now = getattr(event, "now", None)
+        if now is not None and self.phase == Phase.ACTIVE:
+            frames = self._playout.release(now)
+            if frames:
+                actions.append(ev.SendAudio(frames))
+        return actions
+
+    # ------------------------------------------------------------------------------------- lifecycle
+    def _start(self, now: float) -> list[ev.Action]:
+        if self.phase != Phase.NEW:
+            return []
+        self.phase = Phase.ACTIVE
+        self._started_at = now
+        return self._start_scripted(
+            self.settings.greeting, "greeting", interruptible=self.settings.greeting_interruptible
+        )
+
+    def _on_tick(self, now: float) -> list[ev.Action]:
+        if self.phase != Phase.ACTIVE:
+            return []
+        if self._started_at is not None and now - self._started_at > self.settings.max_call_s:
+            return self._hangup("max_call_duration", now)
+        return self._drain_jitter(now)
+
+    def _hangup(self, reason: str, now: float) -> list[ev.Action]:
+        if self.phase not in (Phase.NEW, Phase.ACTIVE):
+            return []
+        log.info("call %s: hang-up (%s)", self.settings.call_id, reason)
+        actions: list[ev.Action] = []
+        if self.phase == Phase.ACTIVE:
+            # Everything the caller said up to the hang-up still goes to ASR, gaps concealed.
+            for frame in self._jitter.flush(now):
+                self._turns.process(frame.samples, self._vad(frame.samples))
+            for turn_event in self._turns.flush():
+                if isinstance(turn_event, Utterance):
+                    self.dialogue.flag("partial_utterance_at_hangup")
+                    actions.append(self._transcribe(turn_event))
+        if self._reply is not None and self._reply.active:
+            self._reply.cancelled = True
+            actions.append(ev.CancelReply(self._reply.reply_id))
+        actions += self._record_agent_turn()
+        self._playout.clear(now)
+        self.phase = Phase.ENDING
+        return actions + self._maybe_write()
+
+    def _maybe_write(self) -> list[ev.Action]:
+        if self.phase != Phase.ENDING or self._pending:
+            return []
+        self.phase = Phase.WRITING
+        return [ev.WriteRecords(list(self.dialogue.flags))]
+
+    # ----------------------------------------------------------------------------------- caller audio
+    def _drain_jitter(self, now: float) -> list[ev.Action]:
+        actions: list[ev.Action] = []
+        for frame in self._jitter.pop_ready(now):
+            probability = self._vad(frame.samples)
+            for turn_event in self._turns.process(frame.samples, probability):
+                if isinstance(turn_event, SpeechOnset):
+                    actions += self._barge_in(now)
+                else:
+                    actions.append(self._transcribe(turn_event))
+        return actions
+
+    def _barge_in(self, now: float) -> list[ev.Action]:
+        """Caller speech while the agent talks: stop playback at once and drop the rest of the reply."""
+        reply = self._reply
+        if reply is not None and not reply.interruptible and (reply.active or self._playout.is_playing(now)):
+            return []
+        actions: list[ev.Action] = []
+        if reply is not None and reply.active:
+            reply.cancelled = True
+            actions.append(ev.CancelReply(reply.reply_id))
+        if self._playout.clear(now):
+            actions.append(ev.SendClear())
+        if actions:
+            self.barge_ins += 1
+            log.debug("call %s: barge-in", self.settings.call_id)
+            actions += self._record_agent_turn()
+        return actions
+
+    def _transcribe(self, utterance: Utterance) -> ev.Transcribe:
+        self._utterance_count += 1
+        uid = f"u{self._utterance_count}"
+        self._pending[uid] = None
+        return ev.Transcribe(uid, utterance.samples, self.settings.sample_rate, partial=utterance.partial)
+
+    def _on_transcription(self, event: ev.TranscriptReady | ev.TranscriptionFailed) -> list[ev.Action]:
+        uid = event.utterance_id
+        if uid not in self._pending:
+            return []
+        if isinstance(event, ev.TranscriptionFailed):
+            self.dialogue.flag("asr_failed")
+            self._pending[uid] = (None, None)  # type: ignore[assignment]
+        else:
+            self._pending[uid] = (None, event.text.strip())  # type: ignore[assignment]
+        actions: list[ev.Action] = []
+        # Commit finished transcriptions in utterance order.
+        while self._pending:
+            first_uid, result = next(iter(self._pending.items()))
+            if result is None:
+                break
+            del self._pending[first_uid]
+            text = result[1]
+            if text and _SPEAKABLE.search(text):
+                actions += self._on_caller_text(first_uid, text)
+        return actions + self._maybe_write()
+
+    def _on_caller_text(self, uid: str, text: str) -> list[ev.Action]:
+        self.dialogue.add_turn(TranscriptTurn(role="caller", text=text, utterance_id=uid))
+        actions: list[ev.Action] = [ev.SendTranscript("caller", text, uid)]
+        if self.phase != Phase.ACTIVE:
+            return actions
+        if self._reply is not None and self._reply.active and self._reply.interruptible:
+            # A newer utterance supersedes a reply still being written for the previous one.
+            self._reply.cancelled = True
+            actions.append(ev.CancelReply(self._reply.reply_id))
+            actions += self._record_agent_turn()
+        plan = self.dialogue.plan_reply(text)
+        if self._reply is not None and self._reply.active:
+            # The greeting or an emergency message is not talked over: answer once it is queued.
+            self._deferred = plan
+            return actions
+        return actions + self._start_plan(plan)
+
+    def _start_plan(self, plan: ScriptedReply | LLMReply) -> list[ev.Action]:
+        if isinstance(plan, ScriptedReply):
+            return self._start_scripted(plan.text, "scripted", interruptible=False)
+        reply = self._new_reply("llm", interruptible=True)
+        # History as of now, so a caller turn that came in while the deferred plan waited is included.
+        return [ev.GenerateReply(reply.reply_id, self.dialogue.chat_messages())]
+
+    # ------------------------------------------------------------------------------------ agent audio
+    def _new_reply(self, kind: ReplyKind, interruptible: bool) -> ReplyHandle:
+        self._reply_count += 1
+        self._reply = ReplyHandle(f"r{self._reply_count}", kind, interruptible=interruptible)
+        return self._reply
+
+    def _start_scripted(self, text: str, kind: ReplyKind, interruptible: bool) -> list[ev.Action]:
+        reply = self._new_reply(kind, interruptible)
+        reply.text_done = True
+        actions: list[ev.Action] = [
+            ev.Synthesize(reply.reply_id, reply.add_segment(sentence), sentence, self.settings.voice)
+            for sentence in reply.splitter.feed(text + " ") + reply.splitter.flush()
+        ]
+        if not interruptible:
+            # It will be heard whole, so it takes its place in the transcript now, before anything the
+            # caller says over it.
+            reply.recorded = True
+            self.dialogue.add_turn(TranscriptTurn(role="agent", text=text, utterance_id=reply.reply_id))
+            actions.append(ev.SendTranscript("agent", text, reply.reply_id))
+        return actions
+
+    def _current(self, reply_id: str) -> ReplyHandle | None:
+        reply = self._reply
+        if reply is None or reply.reply_id != reply_id or reply.cancelled or self.phase != Phase.ACTIVE:
+            return None
+        return reply
+
+    def _on_reply_text(self, reply_id: str, text: str) -> list[ev.Action]:
+        reply = self._current(reply_id)
+        if reply is None or reply.text_done:
+            return []
+        return [
+            ev.Synthesize(reply_id, reply.add_segment(sentence), sentence, self.settings.voice)
+            for sentence in reply.splitter.feed(text)
+        ]
+
+    def _on_reply_done(self, reply_id: str) -> list[ev.Action]:
+        reply = self._current(reply_id)
+        if reply is None or reply.text_done:
+            return []
+        actions: list[ev.Action] = [
+            ev.Synthesize(reply_id, reply.add_segment(sentence), sentence, self.settings.voice)
+            for sentence in reply.splitter.flush()
+        ]
+        reply.text_done = True
+        if not reply.segment_texts:
+            return self._start_scripted(FALLBACK_REPLY, "scripted", interruptible=True)
+        return actions + self._after_queue(reply)
+
+    def _on_reply_failed(self, reply_id: str, reason: str) -> list[ev.Action]:
+        reply = self._current(reply_id)
+        if reply is None:
+            return []
+        log.warning("call %s: reply %s failed: %s", self.settings.call_id, reply_id, reason)
+        self.dialogue.flag("reply_failed")
+        reply.cancelled = True
+        return [ev.CancelReply(reply_id)] + self._start_scripted(FAILURE_REPLY, "scripted", interruptible=True)
+
+    def _on_speech(self, reply_id: str, segment: int, samples: np.ndarray | None) -> list[ev.Action]:
+        reply = self._current(reply_id)
+        if reply is None:
+            return []
+        for audio in reply.segment_ready(segment, samples):
+            self._playout.enqueue(reply_id, audio)
+        return self._after_queue(reply)
+
+    def _after_queue(self, reply: ReplyHandle) -> list[ev.Action]:
+        if not reply.fully_queued:
+            return []
+        actions = self._record_agent_turn()
+        if self._deferred is not None and self.phase == Phase.ACTIVE:
+            plan, self._deferred = self._deferred, None
+            actions += self._start_plan(plan)
+        return actions
+
+    def _record_agent_turn(self) -> list[ev.Action]:
+        """Put the current reply into the transcript once, as far as the caller could hear it."""
+        reply = self._reply
+        if reply is None or reply.recorded:
+            return []
+        text = reply.heard_text()
+        reply.recorded = True
+        if not text:
+            return []
+        if reply.cancelled and not reply.fully_queued:
+            text += " [interrupted]"
+        self.dialogue.add_turn(TranscriptTurn(role="agent", text=text, utterance_id=reply.reply_id))
+        return [ev.SendTranscript("agent", text, reply.reply_id)]
