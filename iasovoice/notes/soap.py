@@ -39,11 +39,25 @@ SYSTEM_PROMPT = (
 )
 
 
-def format_transcript(transcript: list[TranscriptTurn]) -> str:
-    """Render turns as ``Speaker: text`` lines, the form the prompt and the models handle best."""
-    return "\n".join(
+# About 4,000 tokens: with the note's own budget this fits the default 8,192-token context.
+MAX_TRANSCRIPT_CHARS = 16_000
+_OMITTED = "[… the middle of a long call is omitted here; the full transcript is stored with the note …]"
+
+
+def format_transcript(transcript: list[TranscriptTurn], max_chars: int = MAX_TRANSCRIPT_CHARS) -> str:
+    """Render turns as ``Speaker: text`` lines, the form the prompt and the models handle best.
+
+    A call too long for the model's context keeps its opening (who called, why) and its end (what was
+    agreed) rather than failing to produce any note at all.
+    """
+    text = "\n".join(
         f"{_SPEAKERS[turn.role]}: {turn.text.strip()}" for turn in transcript if turn.text.strip()
     )
+    if len(text) <= max_chars:
+        return text
+    head = max_chars // 4
+    tail = max_chars - head - len(_OMITTED)
+    return f"{text[:head]}\n{_OMITTED}\n{text[-tail:]}"
 
 
 def build_note_messages(

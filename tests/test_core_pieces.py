@@ -1,0 +1,85 @@
+"""Small pure pieces of the call path: sentence splitting, red-flag rules, routes and call tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.auth import call_token, verify_call_token
+from gateway.routes import route, valid_call_id
+from iasovoice.core.dialogue import DialogueState, LLMReply, ScriptedReply, detect_red_flag
+from iasovoice.core.sentences import SentenceSplitter
+from iasovoice.notes.schema import TranscriptTurn
+
+
+def test_sentences_stream_out_as_soon_as_they_end() -> None:
+    splitter = SentenceSplitter()
+    assert splitter.feed("Dr. Lee can see you") == []
+    assert splitter.feed(" on Tuesday. What time") == ["Dr. Lee can see you on Tuesday."]
+    assert splitter.feed(" works? Morning") == ["What time works?"]
+    assert splitter.flush() == ["Morning"]
+    assert splitter.flush() == []
+
+
+def test_long_clause_is_cut_at_a_comma() -> None:
+    splitter = SentenceSplitter(max_chars=40)
+    out = splitter.feed("I can help with refills, appointments, and questions about your care plan and")
+    assert out and out[0].endswith(",")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("I've had chest pain since this morning", "emergency"),
+        ("my wife is having trouble breathing", "emergency"),
+        ("I think he's having a stroke", "emergency"),
+        ("I want to kill myself", "crisis"),
+        ("I need to refill my metformin", None),
+        ("my chest feels fine, I just need an appointment", None),
+    ],
+)
+def test_red_flags(text: str, kind: str | None) -> None:
+    assert detect_red_flag(text) == kind
+
+
+def test_dialogue_plans_and_alternates_roles() -> None:
+    state = DialogueState("system prompt", history_turns=4)
+    state.add_turn(TranscriptTurn(role="agent", text="Hello.", utterance_id="r1"))
+    state.add_turn(TranscriptTurn(role="caller", text="Hi, I need", utterance_id="u1"))
+    state.add_turn(TranscriptTurn(role="caller", text="a refill.", utterance_id="u2"))
+    plan = state.plan_reply("a refill.")
+    assert isinstance(plan, LLMReply)
+    assert [m["role"] for m in plan.messages] == ["system", "assistant", "user"]
+    assert plan.messages[-1]["content"] == "Hi, I need a refill."
+    emergency = state.plan_reply("crushing chest pain")
+    assert isinstance(emergency, ScriptedReply) and "911" in emergency.text
+    assert state.flags == ["emergency_escalated"]
+
+
+def test_routes() -> None:
+    assert route("/connect/abc-123?events=transcript&token=t").call_id == "abc-123"
+    assert route("/connect/abc-123").query == {}
+    note = route("/calls/abc/note?token=x")
+    assert (note.kind, note.call_id, note.record, note.query) == ("record", "abc", "note", {"token": "x"})
+    assert route("/calls/abc/transcript").record == "transcript"
+    assert route("/healthz").kind == "health"
+    assert route("/connect/").kind == "unknown"
+    assert valid_call_id("7c1b5a3e-2d4f-4e8a-9b6c-0123456789ab")
+    assert not valid_call_id("..") and not valid_call_id("a/b") and not valid_call_id("x" * 129)
+
+
+def test_call_tokens() -> None:
+    token = call_token(b"secret", "call-1")
+    assert verify_call_token(b"secret", "call-1", token)
+    assert not verify_call_token(b"secret", "call-2", token)
+    assert not verify_call_token(b"other", "call-1", token)
+    assert not verify_call_token(b"secret", "call-1", None)
+    assert not verify_call_token(b"secret", "call-1", token[:-1] + ("0" if token[-1] != "0" else "1"))
+
+
+def test_long_transcripts_keep_opening_and_end_for_the_note() -> None:
+    from iasovoice.notes.soap import MAX_TRANSCRIPT_CHARS, format_transcript
+
+    turns = [TranscriptTurn(role="caller", text=f"sentence number {i} about my knee", utterance_id=f"u{i}") for i in range(2000)]
+    text = format_transcript(turns)
+    assert len(text) <= MAX_TRANSCRIPT_CHARS + 2
+    assert "sentence number 0 " in text and "sentence number 1999 " in text and "omitted" in text
