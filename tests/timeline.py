@@ -35,7 +35,7 @@ class Timeline:
     log: list[tuple[float, ev.Action]] = field(default_factory=list)
 
     @classmethod
-    def start(cls, rate: int = 8000, greet: bool = True, **settings: object) -> "Timeline":
+    def start(cls, rate: int = 8000, greet: bool = True, **settings: object) -> Timeline:
         """A call that has started; with `greet`, the greeting's audio (0.5 s) is delivered and played."""
         session = CallSession(SessionSettings(call_id="t-call", sample_rate=rate, **settings), SileroVAD(rate))
         timeline = cls(session)
@@ -67,7 +67,7 @@ class Timeline:
 
     def wait(self, seconds: float) -> list[ev.Action]:
         actions: list[ev.Action] = []
-        for _ in range(int(round(seconds / FRAME_S))):
+        for _ in range(round(seconds / FRAME_S)):
             self.now += FRAME_S
             actions += self.apply(ev.Tick(self.now))
         return actions

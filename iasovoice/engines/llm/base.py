@@ -63,3 +63,20 @@ async def collect(stream: AsyncIterator[str]) -> str:
         if aclose is not None:
             await aclose()
     return "".join(parts)
+
+
+class CompletesFromStream:
+    """Mixin: `complete` for any engine that implements `stream_chat` (one definition for all)."""
+
+    async def complete(
+        self,
+        messages: list[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        stop: list[str] | None = None,
+    ) -> str:
+        stream = self.stream_chat(  # type: ignore[attr-defined]
+            messages, max_tokens=max_tokens, temperature=temperature, stop=stop
+        )
+        return await collect(stream)

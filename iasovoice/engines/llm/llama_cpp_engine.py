@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from iasovoice.engines.llm.base import ChatMessage, collect
+from iasovoice.engines.llm.base import ChatMessage, CompletesFromStream
 from iasovoice.errors import ModelNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ CONFIG_KEY = "llm.model_path"
 _DELTA, _ERROR, _DONE = "delta", "error", "done"
 
 
-class LlamaCppEngine:
+class LlamaCppEngine(CompletesFromStream):
     """A GGUF chat model loaded once and shared by every request of this process.
 
     ``n_threads`` defaults to 1: with ASR sharing two cores, two llama.cpp threads collapsed to
@@ -192,14 +192,3 @@ class LlamaCppEngine:
             self._active_stop = None
             chunks.close()  # type: ignore[union-attr]
 
-    async def complete(
-        self,
-        messages: list[ChatMessage],
-        *,
-        max_tokens: int,
-        temperature: float,
-        stop: list[str] | None = None,
-    ) -> str:
-        return await collect(
-            self.stream_chat(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
-        )

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from iasovoice.engines.llm.base import ChatMessage, collect
+from iasovoice.engines.llm.base import ChatMessage, CompletesFromStream
 from iasovoice.errors import IasoVoiceError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ class VLLMEngineUnavailable(IasoVoiceError, ImportError):
     """vLLM is not installed (it ships only with the ``gpu`` extra)."""
 
 
-class VLLMEngine:
+class VLLMEngine(CompletesFromStream):
     """Streams chat replies from a vLLM ``AsyncLLMEngine`` and aborts requests the caller dropped."""
 
     def __init__(
@@ -100,14 +100,3 @@ class VLLMEngine:
                 # The consumer stopped early (barge-in or cancellation): free the GPU slot now.
                 await self._engine.abort(request_id)
 
-    async def complete(
-        self,
-        messages: list[ChatMessage],
-        *,
-        max_tokens: int,
-        temperature: float,
-        stop: list[str] | None = None,
-    ) -> str:
-        return await collect(
-            self.stream_chat(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
-        )
