@@ -122,7 +122,7 @@ class ASRConfig(_Section):
     num_gpus: float = Field(0.0, ge=0)
 
     @model_validator(mode="after")
-    def _openai_needs_checkpoint(self) -> "ASRConfig":
+    def _openai_needs_checkpoint(self) -> ASRConfig:
         if self.engine == "openai-whisper" and not self.model_path:
             raise ValueError("asr.model_path must point at a .pt checkpoint when asr.engine is openai-whisper")
         return self

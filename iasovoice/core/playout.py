@@ -40,8 +40,7 @@ class Playout:
 
     def release(self, now: float) -> list[np.ndarray]:
         """Frames whose playback starts before `now + lead`; starts the clock afresh after idling."""
-        if self._released_until < now:
-            self._released_until = now
+        self._released_until = max(self._released_until, now)
         frames: list[np.ndarray] = []
         while self._queue and self._released_until < now + self._lead_s:
             frames.append(self._queue.popleft().frame)

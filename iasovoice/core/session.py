@@ -19,7 +19,7 @@ from iasovoice.core.dialogue import DialogueState, LLMReply, ScriptedReply
 from iasovoice.core.playout import Playout
 from iasovoice.core.replies import ReplyHandle, ReplyKind
 from iasovoice.core.turns import SpeechOnset, TurnDetector, TurnSettings, Utterance
-from iasovoice.jitter import JitterBuffer
+from iasovoice.jitter import JitterBuffer, JitterStats
 from iasovoice.notes.schema import TranscriptTurn
 from iasovoice.vad.base import VoiceActivityDetector
 
@@ -87,7 +87,7 @@ class CallSession:
         return self._reply is not None and self._reply.active
 
     @property
-    def jitter_stats(self):  # noqa: ANN201 - JitterStats, re-exported for metrics
+    def jitter_stats(self) -> JitterStats:
         return self._jitter.stats
 
     def handle(self, event: ev.Event) -> list[ev.Action]:

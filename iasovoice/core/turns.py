@@ -55,7 +55,9 @@ class TurnDetector:
 
     def __init__(self, settings: TurnSettings) -> None:
         self._s = settings
-        frames = lambda ms: max(1, ms // settings.frame_ms)  # noqa: E731
+        def frames(ms: int) -> int:
+            return max(1, ms // settings.frame_ms)
+
         self._start_frames = frames(settings.start_speech_ms)
         self._end_frames = frames(settings.end_silence_ms)
         self._max_frames = frames(settings.max_utterance_ms)
