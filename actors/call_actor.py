@@ -1,0 +1,297 @@
+"""CallActor: one Ray actor per live call, a thin shell around the I/O-free `CallSession`.
+
+It turns gateway exchanges and engine results into session events and carries out the session's
+actions: speech-to-text and the LLM by Serve handle, TTS and storage through IO actors, all as tasks on
+its own event loop so a slow engine never holds up the call's 20 ms audio. The actor is started
+ahead of time by the directory's warm pool and bound to a call id when the phone rings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import ray
+from ray import serve
+
+from actors import names
+from actors.outbound import Binding, ExchangeResult, OutboundItem
+from actors.stream_server import StreamServer
+from deployments import ASR_DEPLOYMENT, LLM_DEPLOYMENT
+from iasovoice.audio.pcm import array_to_pcm16, frame_samples, int16_to_float32, pcm16_to_array
+from iasovoice.audio.resample import resample
+from iasovoice.config import AppConfig
+from iasovoice.core import events as ev
+from iasovoice.core.loopback import LoopbackSession
+from iasovoice.core.session import CallSession, SessionSettings
+from iasovoice.core.turns import TurnSettings
+from iasovoice.factory import build_vad
+
+log = logging.getLogger(__name__)
+ASR_RATE = 16000
+
+
+def session_settings(config: AppConfig, call_id: str, sample_rate: int) -> SessionSettings:
+    vad = config.vad
+    return SessionSettings(
+        call_id=call_id,
+        sample_rate=sample_rate,
+        greeting=config.call.greeting,
+        greeting_interruptible=config.call.greeting_interruptible,
+        voice=config.call.voice,
+        system_prompt=config.llm.system_prompt,
+        history_turns=config.call.history_turns,
+        turn=TurnSettings(
+            threshold=vad.threshold,
+            start_speech_ms=vad.start_speech_ms,
+            end_silence_ms=vad.end_silence_ms,
+            pre_roll_ms=vad.pre_roll_ms,
+            max_utterance_ms=int(vad.max_utterance_s * 1000),
+            min_utterance_ms=vad.min_utterance_ms,
+        ),
+        jitter_max_wait_s=config.audio.jitter_max_wait_ms / 1000.0,
+        playout_lead_ms=config.audio.playout_lead_ms,
+        max_call_s=config.call.max_call_s,
+    )
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
+class CallActor:
+    def __init__(self, config: AppConfig) -> None:
+        self._config = config
+        app = config.ray.serve_app_name
+        self._asr = serve.get_deployment_handle(ASR_DEPLOYMENT, app_name=app)
+        self._llm = serve.get_deployment_handle(LLM_DEPLOYMENT, app_name=app)
+        self._tts = [ray.get_actor(names.tts_actor_name(i)) for i in range(config.tts.num_actors)]
+        self._storage = ray.get_actor(names.STORAGE)
+        self._metrics = ray.get_actor(names.METRICS)
+        self._directory = ray.get_actor(names.DIRECTORY)
+        # Load the VAD model now, at the phone rate, so binding a call costs nothing (an echo test needs none).
+        self._warm_vad = {} if config.call.loopback else {8000: build_vad(config.vad, 8000)}
+        self._session: CallSession | LoopbackSession | None = None
+        self._stream: StreamServer | None = None
+        self._call_id: str | None = None
+        self._attributes: dict[str, str] = {}
+        self._outbox: list[OutboundItem] = []
+        self._next_seq = 0
+        self._tasks: dict[str, set[asyncio.Task[None]]] = {}
+        self._ended = asyncio.Event()
+        self._ended_reason: str | None = None
+        self._last_exchange = time.monotonic()
+        self._utterance_ended_at: dict[str, float] = {}
+        self._awaiting_first_audio: float | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+
+    # --------------------------------------------------------------------------------- gateway API
+    async def ready(self) -> bool:
+        return True
+
+    async def bind(self, call_id: str, sample_rate: int, attributes: dict[str, str] | None = None) -> Binding:
+        """Attach this warm actor to a call; idempotent for the same call id (a reconnecting socket)."""
+        if self._session is not None:
+            if call_id != self._call_id:
+                raise RuntimeError("call actor already bound to another call")
+            return self._binding()
+        self._call_id = call_id
+        self._attributes = dict(attributes or {})
+        settings = session_settings(self._config, call_id, sample_rate)
+        if self._config.call.loopback:
+            self._session = LoopbackSession(settings)
+        else:
+            vad = self._warm_vad.get(sample_rate) or build_vad(self._config.vad, sample_rate)
+            self._session = CallSession(settings, vad)
+        if self._config.server.transport == "stream":
+            # Loopback only for a local Ray; on a cluster the gateway may be on another node.
+            host = "127.0.0.1" if self._config.ray.address is None else ray.util.get_node_ip_address()
+            self._stream = StreamServer(self, host)
+            await self._stream.start()
+        self._last_exchange = time.monotonic()
+        self._apply(ev.CallStarted(time.monotonic()))
+        self._watchdog = asyncio.get_running_loop().create_task(self._watch_idle())
+        log.info("call %s bound (%d Hz, %s)", call_id, sample_rate, self._config.server.transport)
+        return self._binding()
+
+    def _binding(self) -> Binding:
+        if self._stream is None:
+            return Binding(self._next_seq)
+        return Binding(self._next_seq, self._stream.address, self._stream.token)
+
+    def stream_lost(self) -> None:
+        """The gateway's stream broke without a bye: hang up now (transcript and note still written)."""
+        if self._session is not None and not self._ended.is_set():
+            log.warning("call %s: gateway stream lost; hanging up", self._call_id)
+            self._apply(ev.HangupRequested("gateway_lost", time.monotonic()))
+
+    async def exchange(self, first_seq: int, pcm: bytes) -> ExchangeResult:
+        """Caller audio in (contiguous 20 ms frames from `first_seq`), agent audio and events out."""
+        session = self._require_session()
+        now = time.monotonic()
+        self._last_exchange = now
+        if pcm:
+            samples = pcm16_to_array(pcm)
+            n = frame_samples(session.settings.sample_rate)
+            for index, start in enumerate(range(0, len(samples) - n + 1, n)):
+                self._apply(ev.AudioReceived(first_seq + index, samples[start:start + n], now))
+            self._next_seq = max(self._next_seq, first_seq + len(samples) // n)
+        self._apply(ev.Tick(now))
+        items, self._outbox = self._outbox, []
+        return ExchangeResult(items, self._next_seq, self._ended_reason)
+
+    async def dtmf(self, digits: str) -> None:
+        if self._session is not None:
+            self._apply(ev.DtmfReceived(digits, time.monotonic()))
+
+    async def hangup(self, reason: str = "caller_hangup") -> None:
+        if self._session is not None:
+            self._apply(ev.HangupRequested(reason, time.monotonic()))
+
+    async def wait_ended(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._ended.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    async def status(self) -> dict[str, Any]:
+        session = self._session
+        return {
+            "call_id": self._call_id,
+            "phase": session.phase if session else "warm",
+            "turns": len(session.transcript) if session else 0,
+            "barge_ins": session.barge_ins if session else 0,
+            "jitter": vars(session.jitter_stats) if session else {},
+        }
+
+    # ------------------------------------------------------------------------------------ internals
+    def _require_session(self) -> CallSession | LoopbackSession:
+        if self._session is None:
+            raise RuntimeError("call actor is not bound to a call")
+        return self._session
+
+    def _apply(self, event: ev.Event) -> None:
+        session = self._require_session()
+        for action in session.handle(event):
+            self._execute(action)
+
+    def _execute(self, action: ev.Action) -> None:
+        match action:
+            case ev.SendAudio(frames=frames):
+                if self._awaiting_first_audio is not None:
+                    latency = time.monotonic() - self._awaiting_first_audio
+                    self._awaiting_first_audio = None
+                    self._record("ResponseLatency", latency * 1000, "Milliseconds")
+                self._outbox.extend(OutboundItem("audio", array_to_pcm16(f)) for f in frames)
+            case ev.SendClear():
+                # Audio not yet taken by the gateway is dropped here; the client drops what it has.
+                self._outbox = [item for item in self._outbox if item.kind != "audio"]
+                self._outbox.append(OutboundItem("clear"))
+            case ev.SendTranscript(role=role, text=text, utterance_id=uid):
+                self._outbox.append(OutboundItem("transcript", data={"role": role, "text": text, "utterance_id": uid}))
+            case ev.Transcribe():
+                self._spawn("asr", self._transcribe(action))
+            case ev.GenerateReply(reply_id=rid, messages=messages):
+                self._spawn(rid, self._generate(rid, messages))
+            case ev.Synthesize():
+                self._spawn(action.reply_id, self._synthesize(action))
+            case ev.CancelReply(reply_id=rid):
+                for task in self._tasks.pop(rid, set()):
+                    task.cancel()
+            case ev.WriteRecords(flags=flags):
+                self._spawn("records", self._write_records(flags))
+            case ev.EndCall(reason=reason):
+                self._end(reason)
+
+    def _spawn(self, group: str, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        tasks = self._tasks.setdefault(group, set())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def _record(self, name: str, value: float, unit: str) -> None:
+        self._metrics.record.remote(name, value, unit)
+
+    async def _transcribe(self, action: ev.Transcribe) -> None:
+        started = time.monotonic()
+        self._utterance_ended_at[action.utterance_id] = started
+        try:
+            audio = int16_to_float32(resample(action.samples, action.sample_rate, ASR_RATE))
+            result = await self._asr.transcribe.remote(audio)
+        except Exception as error:  # noqa: BLE001 - a failed utterance must not end the call
+            log.warning("call %s: transcription %s failed: %s", self._call_id, action.utterance_id, error)
+            self._record("TranscriptionErrors", 1, "Count")
+            self._apply(ev.TranscriptionFailed(action.utterance_id, type(error).__name__, time.monotonic()))
+            return
+        self._record("TranscriptionLatency", (time.monotonic() - started) * 1000, "Milliseconds")
+        log.debug("call %s: %s transcribed", self._call_id, action.utterance_id)
+        self._awaiting_first_audio = started
+        self._apply(ev.TranscriptReady(action.utterance_id, result.text, time.monotonic()))
+
+    async def _generate(self, reply_id: str, messages: list[dict[str, str]]) -> None:
+        stream = self._llm.options(stream=True).stream_reply.remote(messages)
+        try:
+            async for delta in stream:
+                self._apply(ev.ReplyTextDelta(reply_id, delta, time.monotonic()))
+        except asyncio.CancelledError:
+            stream.cancel()
+            raise
+        except Exception as error:  # noqa: BLE001
+            self._apply(ev.ReplyFailed(reply_id, type(error).__name__, time.monotonic()))
+            return
+        self._apply(ev.ReplyTextDone(reply_id, time.monotonic()))
+
+    async def _synthesize(self, action: ev.Synthesize) -> None:
+        session = self._require_session()
+        tts = self._tts[hash(self._call_id) % len(self._tts)]
+        try:
+            samples = await tts.synthesize.remote(action.text, action.voice, session.settings.sample_rate)
+        except Exception as error:  # noqa: BLE001
+            log.warning("call %s: TTS failed: %s", self._call_id, type(error).__name__)
+            self._apply(ev.SpeechFailed(action.reply_id, action.segment, type(error).__name__, time.monotonic()))
+            return
+        self._apply(ev.SpeechReady(action.reply_id, action.segment, np.asarray(samples), time.monotonic()))
+
+    async def _write_records(self, flags: list[str]) -> None:
+        """Transcript first (it must survive whatever happens to the note), then the SOAP note."""
+        session = self._require_session()
+        call_id = self._call_id or ""
+        turns = [turn.model_dump(mode="json") for turn in session.transcript]
+        ok = True
+        try:
+            record = {"call_id": call_id, "flags": flags, "turns": turns}
+            await self._storage.put.remote(call_id, "transcript", json.dumps(record).encode())
+            started = time.monotonic()
+            note = await asyncio.wait_for(
+                self._llm.write_note.remote(call_id, turns, flags, self._attributes or None),
+                self._config.call.note_timeout_s,
+            )
+            self._record("SOAPGenerationTime", time.monotonic() - started, "Seconds")
+            await self._storage.put.remote(call_id, "note", note)
+            self._outbox.append(OutboundItem("note_ready", data={"call_id": call_id}))
+            log.info("call %s: note stored", call_id)
+        except Exception as error:  # noqa: BLE001 - the transcript is already safe; report and end
+            ok = False
+            log.error("call %s: writing records failed: %s", call_id, type(error).__name__)
+            self._record("NoteErrors", 1, "Count")
+        self._apply(ev.NoteStored(time.monotonic(), ok=ok))
+
+    def _end(self, reason: str) -> None:
+        self._ended_reason = reason
+        self._outbox.append(OutboundItem("ended", data={"reason": reason}))
+        self._ended.set()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._directory.release.remote(self._call_id)
+
+    async def _watch_idle(self) -> None:
+        """A call whose gateway vanished (process crash, network split) is hung up, not leaked."""
+        limit = self._config.call.idle_hangup_s
+        while not self._ended.is_set():
+            await asyncio.sleep(min(1.0, limit / 4))
+            if time.monotonic() - self._last_exchange > limit and self._session is not None:
+                log.warning("call %s: no gateway traffic for %.0f s; hanging up", self._call_id, limit)
+                self._apply(ev.HangupRequested("gateway_lost", time.monotonic()))
+                return

@@ -1,0 +1,59 @@
+"""Serve application builder: `serve run configs/serve.yaml` and `iasovoice serve` both come here.
+
+The builder validates its arguments (the same AppConfig as everything else) before any replica starts,
+so a bad config fails the deploy with the key named instead of a replica crash loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from deployments import INGRESS_DEPLOYMENT
+from deployments.asr import WhisperASR
+from deployments.llm import LLMDeployment
+from iasovoice.config import AppConfig, load_config
+
+
+class BuildArgs(BaseModel):
+    config: str | None = Field(None, description="Path of app.yaml; null = $IASOVOICE_CONFIG or configs/app.yaml.")
+    overrides: list[str] = Field(default_factory=list, description="section.key=value overrides.")
+
+
+@serve.deployment(name=INGRESS_DEPLOYMENT, ray_actor_options={"num_cpus": 0})
+class VoiceModels:
+    """Ingress that ties the model deployments into one app and answers health checks.
+
+    Call actors talk to WhisperASR and LLM directly by handle; nothing is proxied through here.
+    """
+
+    def __init__(self, asr: DeploymentHandle, llm: DeploymentHandle) -> None:
+        self._asr = asr
+        self._llm = llm
+
+    async def health(self) -> dict[str, Any]:
+        return {"asr": await self._asr.stats.remote()}
+
+
+def build_models_app(config: AppConfig) -> serve.Application:
+    asr = config.asr
+    llm = config.llm
+    asr_options: dict[str, Any] = {"num_cpus": asr.num_cpus, "num_gpus": asr.num_gpus}
+    llm_options: dict[str, Any] = {"num_cpus": llm.num_cpus, "num_gpus": llm.num_gpus}
+    asr_app = WhisperASR.options(
+        num_replicas=asr.num_replicas,
+        ray_actor_options=asr_options,
+        user_config={"max_batch_size": asr.max_batch_size, "batch_wait_timeout_s": asr.batch_wait_timeout_s},
+        max_ongoing_requests=max(16, asr.max_batch_size * 2),
+    ).bind(asr)
+    llm_app = LLMDeployment.options(num_replicas=llm.num_replicas, ray_actor_options=llm_options).bind(llm)
+    return VoiceModels.bind(asr_app, llm_app)
+
+
+def build_app(args: dict[str, Any]) -> serve.Application:
+    """Entry point for serve.yaml (`import_path: deployments.app:build_app`)."""
+    parsed = BuildArgs.model_validate(args or {})
+    return build_models_app(load_config(parsed.config, parsed.overrides))

@@ -1,0 +1,232 @@
+"""One websocket ↔ one call actor: frames caller audio in, relays agent audio and events out.
+
+Per connection there are two loops. The reader parses messages into 20 ms frames (numbered in arrival
+order) and keeps them until the next exchange. The pump, every `relay_interval_ms`, makes ONE actor
+call that carries all frames buffered since the last one and brings back all agent audio and events
+due since then: one round trip per interval per call, in both directions, whatever the frame rate.
+The round trip goes over a `CallLink` (a Ray actor call, or the actor's direct stream); DTMF and
+hang-up always go as Ray actor calls, the control plane.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from ray.actor import ActorHandle
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from actors.outbound import ExchangeResult
+from gateway.links import CallLink
+from iasovoice import protocol
+from iasovoice.audio.pcm import array_to_pcm16, frame_samples
+from iasovoice.audio.resample import resample
+from iasovoice.config import ServerConfig
+from iasovoice.errors import ProtocolError
+
+log = logging.getLogger(__name__)
+MAX_PENDING_S = 30.0  # caller audio buffered between exchanges before the oldest is dropped
+
+
+@dataclass
+class RelayOptions:
+    call_id: str
+    sample_rate: int
+    events: frozenset[str] = frozenset()
+    interval_s: float = 0.04
+    actor_timeout_s: float = 10.0
+    max_message_bytes: int = 2 * 1024 * 1024
+
+    @classmethod
+    def from_config(cls, server: ServerConfig, call_id: str, sample_rate: int, events: frozenset[str]) -> RelayOptions:
+        return cls(
+            call_id, sample_rate, events, server.relay_interval_ms / 1000.0, server.actor_call_timeout_s,
+            server.max_message_bytes,
+        )
+
+
+@dataclass
+class _Inbound:
+    """Caller audio waiting for the next exchange: whole frames plus a sub-frame remainder."""
+
+    frame_len: int
+    next_seq: int = 0
+    chunks: list[np.ndarray] = field(default_factory=list)
+    buffered: int = 0
+    dropped_frames: int = 0
+
+    def add(self, samples: np.ndarray, max_samples: int) -> None:
+        self.chunks.append(samples)
+        self.buffered += len(samples)
+        excess = self.buffered - max_samples
+        if excess > 0:
+            # Overloaded: drop the oldest whole frames but keep numbering, so the actor sees the gap.
+            drop = np.concatenate(self.chunks)
+            drop_frames = -(-excess // self.frame_len)
+            self.chunks = [drop[drop_frames * self.frame_len:]]
+            self.buffered = len(self.chunks[0])
+            self.next_seq += drop_frames
+            self.dropped_frames += drop_frames
+
+    def take_frames(self) -> tuple[int, bytes]:
+        if self.buffered < self.frame_len:
+            return self.next_seq, b""
+        audio = np.concatenate(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
+        whole = (len(audio) // self.frame_len) * self.frame_len
+        first = self.next_seq
+        self.next_seq += whole // self.frame_len
+        rest = audio[whole:]
+        self.chunks = [rest] if len(rest) else []
+        self.buffered = len(rest)
+        return first, array_to_pcm16(audio[:whole])
+
+    def take_all(self) -> tuple[int, bytes]:
+        """At hang-up the last partial frame is padded with silence rather than lost."""
+        pad = (-self.buffered) % self.frame_len
+        if pad:
+            self.add(np.zeros(pad, dtype=np.int16), max_samples=1 << 62)
+        return self.take_frames()
+
+
+class CallRelay:
+    def __init__(
+        self, websocket: ServerConnection, actor: ActorHandle, link: CallLink, options: RelayOptions, next_seq: int
+    ) -> None:
+        self._ws = websocket
+        self._actor = actor
+        self._link = link
+        self._opt = options
+        self._inbound = _Inbound(frame_samples(options.sample_rate), next_seq=next_seq)
+        self._max_pending = int(MAX_PENDING_S * options.sample_rate)
+        self._caller_done = asyncio.Event()
+        self._stopped_by_message = False
+        self._ended: str | None = None
+        self.frames_in = 0
+        self.frames_out = 0
+
+    async def run(self, first_messages: list[protocol.ClientMessage]) -> str:
+        """Relay until the call ends; returns why it ended."""
+        for message in first_messages:
+            await self._on_message(message)
+        reader = asyncio.create_task(self._read())
+        try:
+            await self._pump()
+        finally:
+            reader.cancel()
+            await self._link.close()
+        return self._ended or "caller_hangup"
+
+    # ----------------------------------------------------------------------------------- inbound
+    async def _read(self) -> None:
+        try:
+            async for raw in self._ws:
+                try:
+                    message = protocol.parse_client_message(raw, max_audio_bytes=self._opt.max_message_bytes)
+                except ProtocolError as error:
+                    await self._reject(error)
+                    if error.fatal:
+                        break
+                    continue
+                if not await self._on_message(message):
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            self._caller_done.set()
+
+    async def _on_message(self, message: protocol.ClientMessage) -> bool:
+        """Apply one parsed message; False when the caller asked to stop."""
+        if isinstance(message, protocol.AudioMessage):
+            samples = message.samples
+            if message.sample_rate != self._opt.sample_rate:
+                # A client that changes rate mid-call: convert rather than lose its audio.
+                samples = resample(samples, message.sample_rate, self._opt.sample_rate)
+            self._inbound.add(samples, self._max_pending)
+            return True
+        if isinstance(message, protocol.StopMessage):
+            self._stopped_by_message = True
+            return False
+        if isinstance(message, protocol.DtmfMessage):
+            self._actor.dtmf.remote(message.digits)
+        return True
+
+    async def _reject(self, error: ProtocolError) -> None:
+        log.info("call %s: rejected a message: %s", self._opt.call_id, error)
+        try:
+            await self._ws.send(protocol.error_message("bad_message", str(error)))
+            if error.fatal:
+                await self._ws.close(error.close_code, str(error)[:120])
+        except ConnectionClosed:
+            pass
+
+    # ---------------------------------------------------------------------------------- exchange
+    async def _pump(self) -> None:
+        interval = self._opt.interval_s
+        next_tick = time.monotonic()
+        hung_up = False
+        while True:
+            if self._caller_done.is_set() and not hung_up:
+                first, pcm = self._inbound.take_all()
+                await self._exchange(first, pcm)
+                await self._call_actor(self._actor.hangup.remote("stop" if self._stopped_by_message else "caller_hangup"))
+                hung_up = True
+                if not self._stopped_by_message:
+                    return  # the socket is gone; the actor finishes the note on its own
+            else:
+                first, pcm = self._inbound.take_frames()
+                await self._exchange(first, pcm)
+            if self._ended is not None:
+                await self._close_normally()
+                return
+            next_tick += interval
+            delay = next_tick - time.monotonic()
+            if delay < -interval:  # fell behind (overload): do not burst to catch up
+                next_tick = time.monotonic()
+                delay = 0
+            try:
+                await asyncio.wait_for(self._caller_done.wait(), delay) if not hung_up else await asyncio.sleep(delay)
+            except TimeoutError:
+                pass
+
+    async def _call_actor(self, awaitable):
+        return await asyncio.wait_for(awaitable, self._opt.actor_timeout_s)
+
+    async def _exchange(self, first_seq: int, pcm: bytes) -> None:
+        if pcm:
+            self.frames_in += len(pcm) // (2 * self._inbound.frame_len)
+        result: ExchangeResult = await self._call_actor(self._link.exchange(first_seq, pcm))
+        await self._send(result)
+
+    async def _send(self, result: ExchangeResult) -> None:
+        messages: list[str] = []
+        for item in result.items:
+            if item.kind == "audio":
+                messages.append(protocol.audio_message(item.audio))
+                self.frames_out += 1
+            elif item.kind == "clear":
+                messages.append(protocol.clear_message())
+            elif item.kind == "transcript" and "transcript" in self._opt.events:
+                d = item.data
+                messages.append(protocol.transcript_message(d["role"], d["text"], d["utterance_id"]))
+            elif item.kind == "note_ready" and "note_ready" in self._opt.events:
+                call_id = item.data["call_id"]
+                messages.append(protocol.note_ready_message(call_id, f"/calls/{call_id}/note"))
+            elif item.kind == "ended":
+                self._ended = item.data.get("reason", "ended")
+                if "ended" in self._opt.events:
+                    messages.append(protocol.call_ended_message(self._ended))
+        try:
+            for message in messages:
+                await self._ws.send(message)
+        except ConnectionClosed:
+            self._caller_done.set()
+
+    async def _close_normally(self) -> None:
+        try:
+            await self._ws.close(1000, "call ended")
+        except ConnectionClosed:
+            pass

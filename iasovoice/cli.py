@@ -1,0 +1,255 @@
+"""`iasovoice` command line: serve, call, demo, note (and the AWS commands from iasovoice.aws)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from iasovoice.config import AppConfig, load_config
+from iasovoice.errors import IasoVoiceError
+from iasovoice.logs import configure_logging
+
+if TYPE_CHECKING:
+    from iasovoice.runtime import Runtime
+
+log = logging.getLogger("iasovoice")
+
+
+def _http_url(ws_url: str) -> str:
+    return ws_url.replace("wss://", "https://").replace("ws://", "http://").rstrip("/")
+
+
+def call_token_for(config: AppConfig, call_id: str) -> str | None:
+    """The call's token when the gateway requires one and this shell holds the secret."""
+    env = config.server.auth_secret_env
+    secret = os.environ.get(env) if env else None
+    if not secret:
+        return None
+    from gateway.auth import call_token
+
+    return call_token(secret.encode(), call_id)
+
+
+def fetch_record(
+    url: str, call_id: str, kind: str = "note", timeout_s: float = 10.0, token: str | None = None
+) -> dict | None:
+    """GET /calls/{id}/note from a running gateway; None when it does not exist (yet)."""
+    query = f"?token={token}" if token else ""
+    try:
+        with urllib.request.urlopen(f"{_http_url(url)}/calls/{call_id}/{kind}{query}", timeout=timeout_s) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return None
+        raise
+
+
+# ------------------------------------------------------------------------------------------ serve
+async def _serve_forever(config: AppConfig, runtime: Runtime, host: str | None, port: int | None) -> None:
+    from gateway.server import Gateway
+
+    gateway = Gateway(config, runtime.directory, runtime.storage, runtime.metrics)
+    await gateway.start(host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("serving; Ctrl-C to stop")
+    await stop.wait()
+    log.info("shutting down")
+    await gateway.stop()
+
+
+def cmd_serve(args: argparse.Namespace, config: AppConfig) -> int:
+    from iasovoice.runtime import Runtime
+
+    # Ray is started from the main thread (its signal handlers need it), before the event loop runs.
+    runtime = Runtime(config, progress=lambda m: log.info("%s", m))
+    try:
+        runtime.start()
+        asyncio.run(_serve_forever(config, runtime, args.host, args.port))
+    finally:
+        runtime.stop()
+    return 0
+
+
+# ------------------------------------------------------------------------------------------- call
+def _print_event(event: dict) -> None:
+    kind = event.get("type")
+    if kind == "transcript":
+        who = "caller" if event["role"] == "caller" else "agent "
+        print(f"  [{who}] {event['text']}", flush=True)
+    elif kind == "note_ready":
+        print("  [note  ] SOAP note stored", flush=True)
+    elif kind == "error":
+        print(f"  [error ] {event.get('message')}", flush=True)
+
+
+def _print_note(note: dict | None) -> None:
+    if note is None:
+        print("no SOAP note was stored for this call")
+        return
+    print("\n==================== SOAP note ====================")
+    for section in ("subjective", "objective", "assessment", "plan"):
+        print(f"{section.upper()}:\n  {note['sections'][section]}\n")
+    print(f"(model {note['model']}, {note['generation_s']:.1f} s; flags: {', '.join(note['flags']) or 'none'})")
+
+
+async def run_call(
+    url: str, files: list[Path], call_id: str, out: Path | None, split: bool, rate: int, token: str | None = None
+) -> int:
+    from iasovoice.audio.files import load_audio, write_wav
+    from iasovoice.client import place_call
+    from iasovoice.demo_audio import split_turns
+
+    turns = []
+    for path in files:
+        samples = load_audio(path, rate)
+        turns.extend(split_turns(samples, rate) if split else [samples])
+    print(f"calling {url}/connect/{call_id} with {len(turns)} caller turn(s) at {rate} Hz", flush=True)
+    report = await place_call(url, call_id, turns, rate, on_event=_print_event, token=token)
+    latencies = [t.latency_s for t in report.turns if t.latency_s is not None]
+    if latencies:
+        print(f"voice-to-voice latency per turn (s): {', '.join(f'{x:.2f}' for x in latencies)}")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_wav(out, report.agent_timeline(), rate)
+        print(f"agent audio saved to {out} ({len(report.agent_audio)} frames)")
+    note = await asyncio.to_thread(fetch_record, url, call_id, "note", 10.0, token)
+    _print_note(note)
+    return 0 if note is not None and not report.errors else 1
+
+
+def cmd_call(args: argparse.Namespace, config: AppConfig) -> int:
+    call_id = args.call_id or f"call-{uuid.uuid4().hex[:12]}"
+    token = args.token or call_token_for(config, call_id)
+    files = [Path(f) for f in args.files]
+    return asyncio.run(run_call(args.url, files, call_id, args.out, args.split, args.rate, token))
+
+
+# ------------------------------------------------------------------------------------------- demo
+async def _demo(config: AppConfig, runtime: Runtime, out: Path) -> int:
+    from gateway.server import Gateway
+    from iasovoice.audio.files import write_wav
+    from iasovoice.client import place_call
+    from iasovoice.demo_audio import DEMO_TURNS, demo_turns
+
+    gateway = Gateway(config, runtime.directory, runtime.storage, runtime.metrics)
+    await gateway.start()
+    url = f"ws://{config.server.host}:{gateway.port}"
+    call_id = f"demo-{uuid.uuid4().hex[:8]}"
+    rate = 8000
+    print(f"\nDemo call {call_id}: the caller is real recorded speech ({', '.join(DEMO_TURNS)}),"
+          f" streamed in 20 ms frames at real-time pace to {url}\n", flush=True)
+    report = await place_call(url, call_id, demo_turns(rate), rate, on_event=_print_event)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_wav(out, report.agent_timeline(), rate)
+    latencies = [t.latency_s for t in report.turns if t.latency_s is not None]
+    print(f"\nagent audio: {out} ({len(report.agent_audio) * 0.02:.1f} s); barge-in clears: {report.clears}")
+    if latencies:
+        print(f"voice-to-voice latency per caller turn (s): {', '.join(f'{x:.2f}' for x in latencies)}")
+    note = await asyncio.to_thread(fetch_record, url, call_id)
+    _print_note(note)
+    await gateway.stop()
+    return 0 if note is not None else 1
+
+
+def cmd_demo(args: argparse.Namespace, config: AppConfig) -> int:
+    from iasovoice.runtime import Runtime
+
+    runtime = Runtime(config, progress=lambda m: print(f"… {m}", flush=True))
+    try:
+        runtime.start()
+        return asyncio.run(_demo(config, runtime, args.out))
+    finally:
+        print("… shutting down Ray", flush=True)
+        runtime.stop()
+
+
+# ------------------------------------------------------------------------------------------- note
+def cmd_note(args: argparse.Namespace, config: AppConfig) -> int:
+    token = args.token or call_token_for(config, args.call_id)
+    record = fetch_record(args.url, args.call_id, "transcript" if args.transcript else "note", token=token)
+    if record is None:
+        print(f"no {'transcript' if args.transcript else 'note'} stored for call {args.call_id}", file=sys.stderr)
+        return 1
+    print(json.dumps(record, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="iasovoice", description=__doc__)
+    parser.add_argument("--config", help="app.yaml (default: $IASOVOICE_CONFIG or configs/app.yaml)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config key, e.g. --set llm.reply_max_tokens=60")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (may include PHI)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="start Ray, the models and the gateway; serve until Ctrl-C")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(handler=cmd_serve)
+
+    call = sub.add_parser("call", help="place a call against a running server with recorded audio")
+    call.add_argument("files", nargs="+", help="WAV/FLAC files; each is one caller turn (see --split)")
+    call.add_argument("--url", default="ws://127.0.0.1:8080")
+    call.add_argument("--call-id")
+    call.add_argument("--token", help="per-call token (default: computed from server.auth_secret_env if set)")
+    call.add_argument("--rate", type=int, default=8000, choices=(8000, 16000), help="line sample rate")
+    call.add_argument("--split", action="store_true", help="cut each file into turns at its pauses")
+    call.add_argument("--out", type=Path, default=Path("out/agent.wav"), help="where to save the agent's audio")
+    call.set_defaults(handler=cmd_call)
+
+    demo = sub.add_parser("demo", help="start everything, place one demo call with real speech, shut down")
+    demo.add_argument("--out", type=Path, default=Path("out/demo_agent.wav"))
+    demo.set_defaults(handler=cmd_demo)
+
+    note = sub.add_parser("note", help="print the stored SOAP note (or transcript) of a call")
+    note.add_argument("call_id")
+    note.add_argument("--url", default="ws://127.0.0.1:8080")
+    note.add_argument("--transcript", action="store_true")
+    note.add_argument("--token", help="per-call token (default: computed from server.auth_secret_env if set)")
+    note.set_defaults(handler=cmd_note)
+
+    try:
+        from iasovoice.aws.commands import register
+    except ImportError:
+        pass
+    else:
+        register(sub)
+    try:
+        from iasovoice.loadtest.cli import register as register_loadtest
+    except ImportError:
+        pass
+    else:
+        register_loadtest(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        config = load_config(args.config, args.overrides)
+        if hasattr(args, "aws_handler"):
+            return int(args.aws_handler(args, config.connect))
+        return int(args.handler(args, config))
+    except IasoVoiceError as error:
+        print(f"iasovoice: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Bring the whole system up on Ray (local by default) and take it down again.
+
+Order matters: the models (Serve) and IO actors first, then the warm pool whose actors look them up,
+then the greeting is synthesized once so the first caller hears it at once, and only then does the
+gateway accept calls. Every step reports progress, since the first start joins a 1.1 GB model file.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import ray
+from ray import serve
+from ray.actor import ActorHandle
+
+from actors import names
+from iasovoice.config import AppConfig
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+
+def _local_cpus(config: AppConfig) -> int:
+    """Logical CPUs for a local Ray: enough for both model deployments even on a 2-core laptop."""
+    if config.ray.num_cpus:
+        return config.ray.num_cpus
+    needed = config.asr.num_cpus * config.asr.num_replicas + config.llm.num_cpus * config.llm.num_replicas
+    return max(os.cpu_count() or 1, math.ceil(needed))
+
+
+class Runtime:
+    def __init__(self, config: AppConfig, progress: Progress | None = None) -> None:
+        self.config = config
+        self._progress = progress or (lambda message: log.info("%s", message))
+        self.directory: ActorHandle | None = None
+        self.storage: ActorHandle | None = None
+        self.metrics: ActorHandle | None = None
+        self.tts: list[ActorHandle] = []
+        self._started_ray = False
+
+    def _step(self, message: str) -> float:
+        self._progress(message)
+        return time.perf_counter()
+
+    def start(self) -> None:
+        cfg = self.config
+        started = self._step("starting Ray" + (f" at {cfg.ray.address}" if cfg.ray.address else " (local)"))
+        if not ray.is_initialized():
+            init_args: dict[str, Any] = {
+                "namespace": cfg.ray.namespace,
+                "include_dashboard": False,
+                "logging_level": logging.WARNING,
+                "log_to_driver": os.environ.get("IASOVOICE_RAY_LOGS") == "1",
+            }
+            if cfg.ray.address:
+                init_args["address"] = cfg.ray.address
+            else:
+                init_args["num_cpus"] = _local_cpus(cfg)
+            ray.init(**init_args)
+            self._started_ray = True
+
+        self._step("loading models (Whisper speech-to-text, LLM) as Ray Serve deployments")
+        from deployments.app import build_models_app
+
+        serve.start(proxy_location="Disabled")
+        serve.run(build_models_app(cfg), name=cfg.ray.serve_app_name, route_prefix=None)
+
+        self._step("starting IO actors (storage, metrics, text-to-speech)")
+        from actors.metrics_actor import MetricsActor
+        from actors.storage_actor import StorageActor
+        from actors.tts_actor import TTSActor
+
+        self.storage = StorageActor.options(name=names.STORAGE, get_if_exists=True).remote(cfg.storage)
+        self.metrics = MetricsActor.options(name=names.METRICS, get_if_exists=True).remote(cfg.metrics)
+        self.tts = [
+            TTSActor.options(name=names.tts_actor_name(i), get_if_exists=True).remote(cfg.tts)
+            for i in range(cfg.tts.num_actors)
+        ]
+        ray.get([self.storage.exists.remote("warmup", "note"), *(t.engine_name.remote() for t in self.tts)])
+
+        self._step("synthesizing the greeting once (so callers never wait for it)")
+        ray.get([t.synthesize.remote(cfg.call.greeting, cfg.call.voice, rate) for t in self.tts for rate in (8000, 16000)])
+
+        self._step(f"warming {cfg.call.pool_size} call actors")
+        from actors.directory import CallDirectory
+
+        self.directory = CallDirectory.options(name=names.DIRECTORY, get_if_exists=True).remote(cfg)
+        ray.get(self.directory.warm.remote())
+        self._progress(f"ready in {time.perf_counter() - started:.1f} s")
+
+    def stop(self) -> None:
+        """Flush metrics, stop Serve and, if we started it, Ray; no worker processes are left behind."""
+        if not ray.is_initialized():
+            return
+        try:
+            if self.metrics is not None:
+                ray.get(self.metrics.flush.remote(), timeout=10)
+        except Exception as error:  # noqa: BLE001 - shutting down regardless
+            log.warning("metrics flush on shutdown failed: %s", error)
+        try:
+            serve.shutdown()
+        finally:
+            if self._started_ray:
+                ray.shutdown()

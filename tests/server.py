@@ -1,0 +1,121 @@
+"""A real IasoVoice server for end-to-end tests: `iasovoice serve` in a subprocess on a free port.
+
+Real local Ray, real Serve deployments with the packaged Whisper and LLM weights, real Piper TTS and the
+real encrypted store (in a temporary directory). Token auth is on, as in production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.auth import call_token
+
+SECRET = "e2e-test-secret"
+SECRET_ENV = "IASOVOICE_TEST_CALL_SECRET"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    root: Path
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def token(self, call_id: str) -> str:
+        return call_token(SECRET.encode(), call_id)
+
+    def connect_url(self, call_id: str, query: str = "") -> str:
+        extra = f"&{query}" if query else ""
+        return f"{self.url}/connect/{call_id}?token={self.token(call_id)}{extra}"
+
+    def get(self, path: str) -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(f"{self.http}{path}", timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    def note(self, call_id: str, timeout_s: float = 120.0) -> dict | None:
+        """The stored note, polling until it exists (it is written after hang-up)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status, body = self.get(f"/calls/{call_id}/note?token={self.token(call_id)}")
+            if status == 200:
+                return body
+            time.sleep(0.5)
+        return None
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def start_server(root: Path, extra: list[str] | None = None, timeout_s: float = 600.0) -> RunningServer:
+    port = free_port()
+    log_path = root / "server.log"
+    env = {**os.environ, SECRET_ENV: SECRET, "PYTHONUNBUFFERED": "1"}
+    overrides = [
+        f"server.port={port}",
+        f"server.auth_secret_env={SECRET_ENV}",
+        f"storage.local.root={root / 'calls'}",
+        f"storage.local.key_file={root / 'storage.key'}",
+        f"metrics.local_path={root / 'metrics.jsonl'}",
+        "metrics.flush_interval_s=1",
+        "call.pool_size=2",
+        "call.release_grace_s=1",
+        *(extra or []),
+    ]
+    args = [sys.executable, "-m", "iasovoice.cli"]
+    for override in overrides:
+        args += ["--set", override]
+    args.append("serve")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    server = RunningServer(process, port, root, log_path)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log_tail()}")
+        try:
+            status, _ = server.get("/healthz")
+            if status == 200:
+                return server
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(1.0)
+    stop_server(server)
+    raise RuntimeError(f"server not ready after {timeout_s} s:\n{server.log_tail()}")
+
+
+def stop_server(server: RunningServer, timeout_s: float = 90.0) -> int:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait()
+    return server.process.returncode
