@@ -42,6 +42,7 @@ class StreamServer:
         self.token = secrets.token_bytes(16)
         self._server: asyncio.Server | None = None
         self._current: asyncio.StreamWriter | None = None
+        self._open: set[asyncio.StreamWriter] = set()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -58,12 +59,13 @@ class StreamServer:
         if self._server is not None:
             self._server.close()
             self._server = None
-        if self._current is not None:
-            self._current.close()
-            self._current = None
+        self._current = None  # closing on purpose is not a lost gateway
+        for writer in list(self._open):
+            writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         said_bye = False
+        self._open.add(writer)
         try:
             hello = await asyncio.wait_for(codec.read_message(reader), HELLO_TIMEOUT_S)
             if hello[:1] != codec.HELLO or not hmac.compare_digest(hello[1:], self.token):
@@ -90,6 +92,7 @@ class StreamServer:
         except Exception:
             log.exception("call stream: exchange failed")
         finally:
+            self._open.discard(writer)
             if self._current is writer:
                 self._current = None
                 if not said_bye:
