@@ -72,6 +72,10 @@ class Gateway:
             server.port if port is None else port,
             process_request=self._process_request,
             max_size=server.max_message_bytes,
+            # Caller frames queue up while the directory binds a call actor; with the default queue of
+            # 16 messages a slow claim stalled reading, the keepalive pong sat behind audio and the call
+            # was dropped (1011). 1,024 frames is 20 s of 20 ms audio.
+            max_queue=1024,
             ping_interval=20,
             ping_timeout=20,
             server_header="IasoVoice",
