@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -20,14 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.procs import descendants
+from iasovoice.serverproc import ServerStartError, free_port, launch, log_tail, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -61,7 +54,7 @@ class BenchServer:
             await asyncio.sleep(0.5)
 
     def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
     def stop(self, timeout_s: float = 60.0) -> None:
         tree = descendants(self.process.pid)
@@ -103,28 +96,12 @@ def start_server(overrides: list[str], pool_size: int = 2, timeout_s: float = 30
         f"call.pool_size={pool_size}",
         *overrides,
     ]
-    args = [sys.executable, "-m", "iasovoice.cli"]
-    for item in settings:
-        args += ["--set", item]
-    args.append("serve")
     log_path = root / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    process = launch(settings, log_path, cwd=ROOT)
     server = BenchServer(process, port, root, log_path, pool_size, tmp)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = server.log_tail()
-            server.stop()
-            raise RuntimeError(f"server exited with {process.returncode}:\n{tail}")
-        try:
-            server.health()
-            return server
-        except OSError:
-            time.sleep(0.5)
-    tail = server.log_tail()
-    server.stop()
-    raise RuntimeError(f"server not ready after {timeout_s} s:\n{tail}")
+    try:
+        wait_healthy(process, port, log_path, timeout_s)
+    except ServerStartError:
+        server.stop()
+        raise
+    return server

@@ -7,11 +7,7 @@ real encrypted store (in a temporary directory). Token auth is on, as in product
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,15 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.auth import call_token
+from iasovoice.serverproc import ServerStartError, free_port, launch, log_tail, stop, wait_healthy
 
 SECRET = "e2e-test-secret"
 SECRET_ENV = "IASOVOICE_TEST_CALL_SECRET"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -70,13 +61,12 @@ class RunningServer:
         return None
 
     def log_tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
 
 def start_server(root: Path, extra: list[str] | None = None, timeout_s: float = 600.0) -> RunningServer:
     port = free_port()
     log_path = root / "server.log"
-    env = {**os.environ, SECRET_ENV: SECRET, "PYTHONUNBUFFERED": "1"}
     overrides = [
         f"server.port={port}",
         f"server.auth_secret_env={SECRET_ENV}",
@@ -88,34 +78,15 @@ def start_server(root: Path, extra: list[str] | None = None, timeout_s: float = 
         "call.release_grace_s=1",
         *(extra or []),
     ]
-    args = [sys.executable, "-m", "iasovoice.cli"]
-    for override in overrides:
-        args += ["--set", override]
-    args.append("serve")
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    process = launch(overrides, log_path, env={SECRET_ENV: SECRET})
     server = RunningServer(process, port, root, log_path)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log_tail()}")
-        try:
-            status, _ = server.get("/healthz")
-            if status == 200:
-                return server
-        except (urllib.error.URLError, ConnectionError, OSError):
-            pass
-        time.sleep(1.0)
-    stop_server(server)
-    raise RuntimeError(f"server not ready after {timeout_s} s:\n{server.log_tail()}")
+    try:
+        wait_healthy(process, port, log_path, timeout_s)
+    except ServerStartError:
+        stop(process)
+        raise
+    return server
 
 
 def stop_server(server: RunningServer, timeout_s: float = 90.0) -> int:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-        try:
-            server.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait()
-    return server.process.returncode
+    return stop(server.process, timeout_s)
