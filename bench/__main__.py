@@ -16,6 +16,7 @@ import importlib
 import sys
 import time
 
+from bench import report
 from bench.report import console, machine
 
 BENCHES = {1: "bench.overhead", 2: "bench.capacity", 3: "bench.memory", 4: "bench.asr_batching", 5: "bench.voice"}
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", type=int, action="append", choices=sorted(BENCHES), help="run only bench N (repeatable)")
     parser.add_argument("--quick", action="store_true", help="small levels and short windows (a smoke run, not figures)")
     args = parser.parse_args(argv)
+    report.smoke_run(args.quick)
     console.print(f"machine: {machine()}")
     failed = []
     for number in args.only or sorted(BENCHES):

@@ -51,12 +51,24 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+_smoke_run = False
+
+
+def smoke_run(enabled: bool) -> None:
+    """A --quick run is a smoke test, not figures: it must not overwrite what docs/ quotes."""
+    global _smoke_run
+    _smoke_run = enabled
+
+
 def save(name: str, data: dict[str, Any]) -> Path:
     """Write one bench's figures and fold them into the committed summary (other benches kept)."""
     data = {"bench": name, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(), **data}
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2))
+    if _smoke_run:
+        console.print(f"[dim]wrote {path.relative_to(ROOT)} (smoke run: docs/ left as it is)[/dim]")
+        return path
     summary: dict[str, Any] = {}
     if SUMMARY.exists():
         try:
@@ -70,5 +82,6 @@ def save(name: str, data: dict[str, Any]) -> Path:
 
 
 def plot_path(name: str) -> Path:
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    return IMAGES / f"{name}.png"
+    folder = RESULTS if _smoke_run else IMAGES
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}.png"
