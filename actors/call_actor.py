@@ -82,7 +82,6 @@ class CallActor:
         self._ended = asyncio.Event()
         self._ended_reason: str | None = None
         self._last_exchange = time.monotonic()
-        self._utterance_ended_at: dict[str, float] = {}
         self._awaiting_first_audio: float | None = None
         self._watchdog: asyncio.Task[None] | None = None
 
@@ -216,7 +215,6 @@ class CallActor:
 
     async def _transcribe(self, action: ev.Transcribe) -> None:
         started = time.monotonic()
-        self._utterance_ended_at[action.utterance_id] = started
         try:
             audio = int16_to_float32(resample(action.samples, action.sample_rate, ASR_RATE))
             result = await self._asr.transcribe.remote(audio)

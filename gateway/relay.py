@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 from ray.actor import ActorHandle
@@ -29,6 +31,7 @@ from iasovoice.config import ServerConfig
 from iasovoice.errors import ProtocolError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 MAX_PENDING_S = 30.0  # caller audio buffered between exchanges before the oldest is dropped
 
 
@@ -192,7 +195,7 @@ class CallRelay:
             except TimeoutError:
                 pass
 
-    async def _call_actor(self, awaitable):
+    async def _call_actor(self, awaitable: Awaitable[T]) -> T:
         return await asyncio.wait_for(awaitable, self._opt.actor_timeout_s)
 
     async def _exchange(self, first_seq: int, pcm: bytes) -> None:
