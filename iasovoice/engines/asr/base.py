@@ -21,6 +21,11 @@ SAMPLE_RATE = 16000
 MIN_SAMPLES = SAMPLE_RATE // 10
 """Below 100 ms Whisper only hallucinates, so shorter input returns empty text without decoding."""
 
+# Whisper always encodes one 30 s window; longer audio is split by the engines.
+WINDOW_SAMPLES = 30 * SAMPLE_RATE
+# The config key that points an ASR engine at local weights (named in every missing-model error).
+CONFIG_KEY = "asr.model_path"
+
 
 @dataclass(frozen=True)
 class Transcription:

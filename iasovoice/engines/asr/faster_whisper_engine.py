@@ -26,8 +26,10 @@ from typing import Literal
 import numpy as np
 
 from iasovoice.engines.asr.base import (
+    CONFIG_KEY,
     MIN_SAMPLES,
     SAMPLE_RATE,
+    WINDOW_SAMPLES,
     Transcription,
     as_float_mono,
     empty_transcription,
@@ -36,8 +38,6 @@ from iasovoice.errors import ModelNotFoundError
 
 _LOG = logging.getLogger(__name__)
 
-CONFIG_KEY = "asr.model_path"
-WINDOW_SAMPLES = 30 * SAMPLE_RATE
 """Whisper's fixed input window; longer utterances take the looping path (it seeks through them)."""
 WINDOW_FRAMES = 3000
 NO_SPEECH_THRESHOLD = 0.6

@@ -24,8 +24,10 @@ from typing import Any
 import numpy as np
 
 from iasovoice.engines.asr.base import (
+    CONFIG_KEY,
     MIN_SAMPLES,
     SAMPLE_RATE,
+    WINDOW_SAMPLES,
     Transcription,
     as_float_mono,
     empty_transcription,
@@ -34,8 +36,6 @@ from iasovoice.errors import ModelNotFoundError
 
 _LOG = logging.getLogger(__name__)
 
-CONFIG_KEY = "asr.model_path"
-WINDOW_SAMPLES = 30 * SAMPLE_RATE
 NO_SPEECH_THRESHOLD = 0.6
 LOG_PROB_THRESHOLD = -1.0
 """openai-whisper's own `transcribe` defaults for treating a window as silence."""
