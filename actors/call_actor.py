@@ -11,17 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from typing import Any
 
 import numpy as np
 import ray
-from ray import serve
 
 from actors import names
 from actors.outbound import Binding, ExchangeResult, OutboundItem
 from actors.stream_server import StreamServer
-from deployments import ASR_DEPLOYMENT, LLM_DEPLOYMENT
 from iasovoice.audio.pcm import array_to_pcm16, frame_samples, int16_to_float32, pcm16_to_array
 from iasovoice.audio.resample import resample
 from iasovoice.config import AppConfig
@@ -63,9 +62,8 @@ def session_settings(config: AppConfig, call_id: str, sample_rate: int) -> Sessi
 class CallActor:
     def __init__(self, config: AppConfig) -> None:
         self._config = config
-        app = config.ray.serve_app_name
-        self._asr = serve.get_deployment_handle(ASR_DEPLOYMENT, app_name=app)
-        self._llm = serve.get_deployment_handle(LLM_DEPLOYMENT, app_name=app)
+        # The models are reached through a router actor, not Serve handles: see actors/model_router.py.
+        self._models = ray.get_actor(names.model_router_name(os.getpid() % config.ray.model_routers))
         self._tts = [ray.get_actor(names.tts_actor_name(i)) for i in range(config.tts.num_actors)]
         self._storage = ray.get_actor(names.STORAGE)
         self._metrics = ray.get_actor(names.METRICS)
@@ -217,7 +215,7 @@ class CallActor:
         started = time.monotonic()
         try:
             audio = int16_to_float32(resample(action.samples, action.sample_rate, ASR_RATE))
-            result = await self._asr.transcribe.remote(audio)
+            result = await self._models.transcribe.remote(audio)
         except Exception as error:  # noqa: BLE001 - a failed utterance must not end the call
             log.warning("call %s: transcription %s failed: %s", self._call_id, action.utterance_id, error)
             self._record("TranscriptionErrors", 1, "Count")
@@ -229,12 +227,12 @@ class CallActor:
         self._apply(ev.TranscriptReady(action.utterance_id, result.text, time.monotonic()))
 
     async def _generate(self, reply_id: str, messages: list[dict[str, str]]) -> None:
-        stream = self._llm.options(stream=True).stream_reply.remote(messages)
+        stream = self._models.stream_reply.remote(messages)
         try:
-            async for delta in stream:
-                self._apply(ev.ReplyTextDelta(reply_id, delta, time.monotonic()))
+            async for ref in stream:
+                self._apply(ev.ReplyTextDelta(reply_id, await ref, time.monotonic()))
         except asyncio.CancelledError:
-            stream.cancel()
+            ray.cancel(stream)
             raise
         except Exception as error:  # noqa: BLE001
             self._apply(ev.ReplyFailed(reply_id, type(error).__name__, time.monotonic()))
@@ -263,7 +261,7 @@ class CallActor:
             await self._storage.put.remote(call_id, "transcript", json.dumps(record).encode())
             started = time.monotonic()
             note = await asyncio.wait_for(
-                self._llm.write_note.remote(call_id, turns, flags, self._attributes or None),
+                self._models.write_note.remote(call_id, turns, flags, self._attributes or None),
                 self._config.call.note_timeout_s,
             )
             self._record("SOAPGenerationTime", time.monotonic() - started, "Seconds")

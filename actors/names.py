@@ -13,3 +13,7 @@ def tts_actor_name(index: int) -> str:
 
 def call_actor_name(call_id: str) -> str:
     return f"iasovoice:call:{call_id}"
+
+
+def model_router_name(index: int) -> str:
+    return f"iasovoice:model-router-{index}"

@@ -27,7 +27,8 @@ class BuildArgs(BaseModel):
 class VoiceModels:
     """Ingress that ties the model deployments into one app and answers health checks.
 
-    Call actors talk to WhisperASR and LLM directly by handle; nothing is proxied through here.
+    Call actors reach WhisperASR and LLM through the ModelRouter actor (actors/model_router.py), whose
+    handles go straight to those deployments; nothing is proxied through here.
     """
 
     def __init__(self, asr: DeploymentHandle, llm: DeploymentHandle) -> None:

@@ -56,6 +56,9 @@ class RayConfig(_Section):
     namespace: str = Field("iasovoice", description="Ray namespace holding the named actors and Serve apps.")
     num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; null = all.")
     serve_app_name: str = Field("iasovoice", description="Name of the Serve application.")
+    model_routers: int = Field(
+        1, ge=1, le=64, description="Router actors between call actors and the Serve models (one per node is plenty)."
+    )
 
 
 class CallConfig(_Section):

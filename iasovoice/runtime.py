@@ -41,6 +41,7 @@ class Runtime:
         self.storage: ActorHandle | None = None
         self.metrics: ActorHandle | None = None
         self.tts: list[ActorHandle] = []
+        self.routers: list[ActorHandle] = []
         self._started_ray = False
 
     def _step(self, message: str) -> float:
@@ -69,6 +70,13 @@ class Runtime:
 
         serve.start(proxy_location="Disabled")
         serve.run(build_models_app(cfg), name=cfg.ray.serve_app_name, route_prefix=None)
+        from actors.model_router import ModelRouter
+
+        self.routers = [
+            ModelRouter.options(name=names.model_router_name(i), get_if_exists=True).remote(cfg.ray.serve_app_name)
+            for i in range(cfg.ray.model_routers)
+        ]
+        ray.get([router.ready.remote() for router in self.routers])
 
         self._step("starting IO actors (storage, metrics, text-to-speech)")
         from actors.metrics_actor import MetricsActor
