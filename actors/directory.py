@@ -21,6 +21,7 @@ from ray.actor import ActorHandle
 
 from actors.outbound import Binding
 from iasovoice.config import AppConfig
+from iasovoice.errors import AtCapacityError
 from iasovoice.storage.base import validate_call_id
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class CallDirectory:
         self._starting = 0
         self._cold_starts = 0
         self._total_calls = 0
+        self._refused = 0
 
     async def warm(self) -> int:
         """Fill the pool and wait until every actor in it is ready; returns the pool size."""
@@ -53,6 +55,10 @@ class CallDirectory:
         if call_id in self._binding:  # a second socket for a call that is being set up right now
             actor = await asyncio.shield(self._binding[call_id])
             return actor, await actor.bind.remote(call_id, sample_rate, attributes)
+        limit = self._config.call.max_active_calls
+        if limit is not None and len(self._calls) + len(self._binding) >= limit:
+            self._refused += 1
+            raise AtCapacityError(f"{limit} calls already active (call.max_active_calls)")
         future: asyncio.Future[ActorHandle] = asyncio.get_running_loop().create_future()
         self._binding[call_id] = future
         try:
@@ -88,6 +94,7 @@ class CallDirectory:
             "starting": self._starting,
             "cold_starts": self._cold_starts,
             "total_calls": self._total_calls,
+            "refused_at_capacity": self._refused,
         }
 
     async def _take_actor(self) -> ActorHandle:

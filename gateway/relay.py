@@ -6,13 +6,16 @@ call that carries all frames buffered since the last one and brings back all age
 due since then: one round trip per interval per call, in both directions, whatever the frame rate.
 The round trip goes over a `CallLink` (a Ray actor call, or the actor's direct stream); DTMF and
 hang-up always go as Ray actor calls, the control plane.
+
+The reader starts before the call actor is claimed (`start_reading`, then `attach`): a claim can take
+seconds on a loaded node (a cold start), and a socket nobody reads stalls the carrier's audio and the
+keepalive pong behind it until the call is dropped. Audio read meanwhile waits in the inbound buffer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -96,31 +99,52 @@ class _Inbound:
 
 
 class CallRelay:
-    def __init__(
-        self, websocket: ServerConnection, actor: ActorHandle, link: CallLink, options: RelayOptions, next_seq: int
-    ) -> None:
+    def __init__(self, websocket: ServerConnection, options: RelayOptions) -> None:
         self._ws = websocket
-        self._actor = actor
-        self._link = link
         self._opt = options
-        self._inbound = _Inbound(frame_samples(options.sample_rate), next_seq=next_seq)
+        self._actor: ActorHandle | None = None
+        self._link: CallLink | None = None
+        self._inbound = _Inbound(frame_samples(options.sample_rate))
         self._max_pending = int(MAX_PENDING_S * options.sample_rate)
+        self._pending_dtmf: list[str] = []
         self._caller_done = asyncio.Event()
+        self._wake: asyncio.Future[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
         self._stopped_by_message = False
         self._ended: str | None = None
         self.frames_in = 0
         self.frames_out = 0
 
-    async def run(self, first_messages: list[protocol.ClientMessage]) -> str:
-        """Relay until the call ends; returns why it ended."""
+    async def start_reading(self, first_messages: list[protocol.ClientMessage]) -> None:
+        """Take the messages read before the relay existed and keep reading from now on."""
         for message in first_messages:
-            await self._on_message(message)
-        reader = asyncio.create_task(self._read())
+            if not await self._on_message(message):
+                self._caller_stopped()
+                return
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    def attach(self, actor: ActorHandle, link: CallLink, next_seq: int) -> None:
+        """The claimed call actor: frames read so far are numbered from where it expects them."""
+        self._actor = actor
+        self._link = link
+        self._inbound.next_seq = next_seq
+        for digits in self._pending_dtmf:
+            actor.dtmf.remote(digits)
+        self._pending_dtmf.clear()
+
+    async def close(self) -> None:
+        """Stop reading (after `run`, or when the claim failed and `run` never started)."""
+        if self._reader is not None:
+            self._reader.cancel()
+        if self._link is not None:
+            await self._link.close()
+
+    async def run(self) -> str:
+        """Relay until the call ends; returns why it ended. `start_reading` and `attach` come first."""
         try:
             await self._pump()
         finally:
-            reader.cancel()
-            await self._link.close()
+            await self.close()
         return self._ended or "caller_hangup"
 
     # ----------------------------------------------------------------------------------- inbound
@@ -139,7 +163,12 @@ class CallRelay:
         except ConnectionClosed:
             pass
         finally:
-            self._caller_done.set()
+            self._caller_stopped()
+
+    def _caller_stopped(self) -> None:
+        self._caller_done.set()
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)  # the pump hangs up now, not at its next tick
 
     async def _on_message(self, message: protocol.ClientMessage) -> bool:
         """Apply one parsed message; False when the caller asked to stop."""
@@ -154,7 +183,10 @@ class CallRelay:
             self._stopped_by_message = True
             return False
         if isinstance(message, protocol.DtmfMessage):
-            self._actor.dtmf.remote(message.digits)
+            if self._actor is None:
+                self._pending_dtmf.append(message.digits)
+            else:
+                self._actor.dtmf.remote(message.digits)
         return True
 
     async def _reject(self, error: ProtocolError) -> None:
@@ -168,14 +200,16 @@ class CallRelay:
 
     # ---------------------------------------------------------------------------------- exchange
     async def _pump(self) -> None:
+        actor = self._require_actor()
         interval = self._opt.interval_s
-        next_tick = time.monotonic()
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
         hung_up = False
         while True:
             if self._caller_done.is_set() and not hung_up:
                 first, pcm = self._inbound.take_all()
                 await self._exchange(first, pcm)
-                await self._call_actor(self._actor.hangup.remote("stop" if self._stopped_by_message else "caller_hangup"))
+                await self._call_actor(actor.hangup.remote("stop" if self._stopped_by_message else "caller_hangup"))
                 hung_up = True
                 if not self._stopped_by_message:
                     return  # the socket is gone; the actor finishes the note on its own
@@ -186,19 +220,41 @@ class CallRelay:
                 await self._close_normally()
                 return
             next_tick += interval
-            delay = next_tick - time.monotonic()
+            delay = next_tick - loop.time()
             if delay < -interval:  # fell behind (overload): do not burst to catch up
-                next_tick = time.monotonic()
-                delay = 0
-            try:
-                await asyncio.wait_for(self._caller_done.wait(), delay) if not hung_up else await asyncio.sleep(delay)
-            except TimeoutError:
-                pass
+                next_tick = loop.time()
+                delay = 0.0
+            await self._sleep(delay, wake_on_hangup=not hung_up)
+
+    async def _sleep(self, delay: float, wake_on_hangup: bool) -> None:
+        """Sleep until the next tick, or until the caller hangs up (then the pump reacts at once).
+
+        One future and one timer per tick: `asyncio.wait_for` would also make a Task per tick, and
+        the pump of every call ticks 25 times a second.
+        """
+        if delay <= 0 or (wake_on_hangup and self._caller_done.is_set()):
+            return
+        loop = asyncio.get_running_loop()
+        wake: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(delay, _resolve, wake)
+        self._wake = wake if wake_on_hangup else None
+        try:
+            await wake
+        finally:
+            timer.cancel()
+            self._wake = None
+
+    def _require_actor(self) -> ActorHandle:
+        if self._actor is None or self._link is None:
+            raise RuntimeError("relay.attach() must come before run()")
+        return self._actor
 
     async def _call_actor(self, awaitable: Awaitable[T]) -> T:
-        return await asyncio.wait_for(awaitable, self._opt.actor_timeout_s)
+        async with asyncio.timeout(self._opt.actor_timeout_s):
+            return await awaitable
 
     async def _exchange(self, first_seq: int, pcm: bytes) -> None:
+        assert self._link is not None
         if pcm:
             self.frames_in += len(pcm) // (2 * self._inbound.frame_len)
         result: ExchangeResult = await self._call_actor(self._link.exchange(first_seq, pcm))
@@ -226,10 +282,15 @@ class CallRelay:
             for message in messages:
                 await self._ws.send(message)
         except ConnectionClosed:
-            self._caller_done.set()
+            self._caller_stopped()
 
     async def _close_normally(self) -> None:
         try:
             await self._ws.close(1000, "call ended")
         except ConnectionClosed:
             pass
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -27,7 +27,7 @@ from gateway.relay import CallRelay, RelayOptions
 from gateway.routes import Route, route, valid_call_id
 from iasovoice import protocol
 from iasovoice.config import AppConfig
-from iasovoice.errors import ProtocolError
+from iasovoice.errors import AtCapacityError, ProtocolError
 
 log = logging.getLogger(__name__)
 BIND_WAIT_S = 0.5  # how long to wait for the first audio message to learn the caller's sample rate
@@ -72,10 +72,10 @@ class Gateway:
             server.port if port is None else port,
             process_request=self._process_request,
             max_size=server.max_message_bytes,
-            # Caller frames queue up while the directory binds a call actor; with the default queue of
-            # 16 messages a slow claim stalled reading, the keepalive pong sat behind audio and the call
-            # was dropped (1011). 1,024 frames is 20 s of 20 ms audio.
-            max_queue=1024,
+            # The relay reads while the directory claims a call actor (relay.py), so the queue only
+            # needs to absorb a loaded event loop's hiccups: 64 frames are 1.3 s of 20 ms audio.
+            max_queue=64,
+            compression=None,  # audio does not deflate; compressing it would only cost CPU per frame
             ping_interval=20,
             ping_timeout=20,
             server_header="IasoVoice",
@@ -133,12 +133,20 @@ class Gateway:
             first, sample_rate = await self._first_messages(websocket, query)
             if first is None:
                 return
-            actor, binding = await self._directory.claim.remote(call_id, sample_rate, {})
-            link = await open_link(actor, binding)
-            options = RelayOptions.from_config(self._config.server, call_id, sample_rate, events)
-            relay = CallRelay(websocket, actor, link, options, binding.next_seq)
-            reason = await relay.run(first)
+            relay = CallRelay(websocket, RelayOptions.from_config(self._config.server, call_id, sample_rate, events))
+            await relay.start_reading(first)  # before the claim, which may take seconds (see relay.py)
+            try:
+                actor, binding = await self._directory.claim.remote(call_id, sample_rate, {})
+                relay.attach(actor, await open_link(actor, binding), binding.next_seq)
+            except BaseException:
+                await relay.close()
+                raise
+            reason = await relay.run()
             log.info("call %s: socket done (%s), %d frames in, %d out", call_id, reason, relay.frames_in, relay.frames_out)
+        except AtCapacityError as error:
+            log.warning("call %s refused: %s", call_id, error)
+            self._metrics.record.remote("CallsRefused", 1, "Count")
+            await self._close(websocket, 1013, "at capacity; try again later")
         except (RayError, TimeoutError, LinkError) as error:
             log.error("call %s: call actor unavailable: %s", call_id, type(error).__name__)
             self._metrics.record.remote("WebSocketFailures", 1, "Count")

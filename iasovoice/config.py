@@ -63,6 +63,13 @@ class RayConfig(_Section):
 
 class CallConfig(_Section):
     pool_size: int = Field(2, ge=0, le=256, description="Warm call actors kept ready so answering never waits.")
+    max_active_calls: int | None = Field(
+        None, ge=1,
+        description=(
+            "Calls taken at once; one more is refused with close code 1013 (try again later) rather than "
+            "degrading every call. null = no limit. Size it from bench 2 (docs/performance.md)."
+        ),
+    )
     greeting: str = Field(
         "Hello, this is the IasoVoice clinic assistant. How can I help you today?",
         min_length=1, description="First thing the agent says on every call.",

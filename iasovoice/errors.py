@@ -43,3 +43,12 @@ class ProtocolError(IasoVoiceError):
 
 class StorageError(IasoVoiceError):
     """Notes or transcripts could not be stored or read."""
+
+
+class AtCapacityError(IasoVoiceError):
+    """The cluster already carries `call.max_active_calls` calls; a new one is refused, not squeezed in.
+
+    Past a node's capacity every call's audio degrades at once (docs/performance.md, bench 2), so the
+    gateway refuses the extra call with close code 1013 (try again later) and the carrier's flow can
+    route it to a person instead.
+    """

@@ -12,7 +12,7 @@ placeholders in CloudFormation `Fn::Sub` syntax: `${ConnectInstanceId}`, `${AWS:
   `--cli-input-json` file per alarm for `aws cloudwatch put-metric-alarm`.
 
 Custom metrics (namespace `IasoVoice`, no dimensions) are emitted by the gateway and the call
-actors through actors/metrics_actor.py: WebSocketConnections, WebSocketFailures,
+actors through actors/metrics_actor.py: WebSocketConnections, WebSocketFailures, CallsRefused,
 TranscriptionLatency (ms), TranscriptionErrors, ResponseLatency (ms), SOAPGenerationTime (s),
 NoteErrors.
 """
