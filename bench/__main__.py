@@ -1,10 +1,11 @@
-"""`python -m bench` (`make bench`): run the five benchmarks, print their figures, write them as JSON.
+"""`python -m bench` (`make bench`): run the six benchmarks, print their figures, write them as JSON.
 
   1 overhead   per-frame round trip through the call actor vs a plain websockets echo (the floor)
   2 capacity   most concurrent calls with no lost frame and p99 <= 100 ms
   3 memory     PSS per call actor; growth per idle and per active call
   4 asr        Whisper utterances/s, batched vs max_batch_size=1, at 1/4/16 callers
   5 voice      voice-to-voice latency with the real local models, 1 and 5 calls
+  6 cpu        where a call's CPU goes, thread by thread, beside the same exchanges without Ray
 Results: bench/results/<name>.json, the summary docs/performance_results.json, plots in docs/img/.
 Each bench starts and stops its own server on loopback; run on an otherwise idle machine.
 """
@@ -19,7 +20,7 @@ import time
 from bench import report
 from bench.report import console, machine
 
-BENCHES = {1: "bench.overhead", 2: "bench.capacity", 3: "bench.memory", 4: "bench.asr_batching", 5: "bench.voice"}
+BENCHES = {1: "bench.overhead", 2: "bench.capacity", 3: "bench.memory", 4: "bench.asr_batching", 5: "bench.voice", 6: "bench.cpu"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,7 +56,8 @@ async def _run(server: BenchServer, calls: int) -> dict[str, Any]:
         caller = LoadCaller(lambda i, p=phase: f"{server.url}/connect/mem-{p}-{i}", audio=audio)
         try:
             await caller.add_calls(calls)
-            await caller.wait_flowing(120)
+            # Not wait_flowing: these calls are not echo tests, so no frame of theirs ever comes back.
+            await server.wait_active(calls)
             await server.wait_pool()
             await asyncio.sleep(8 if phase == "active" else 3)  # active: VAD, utterances, replies in flight
             tree, avail = _tree_pss_mb(server), mem_available_kb() / 1024

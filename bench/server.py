@@ -53,6 +53,17 @@ class BenchServer:
                 return stats
             await asyncio.sleep(0.5)
 
+    async def wait_active(self, calls: int, timeout_s: float = 180.0) -> dict:
+        """Wait until the directory reports `calls` bound calls (their actors are serving them)."""
+        import asyncio
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            stats = await asyncio.to_thread(self.health)
+            if stats.get("active", 0) >= calls or time.monotonic() > deadline:
+                return stats
+            await asyncio.sleep(0.5)
+
     def log_tail(self, lines: int = 40) -> str:
         return log_tail(self.log_path, lines)
 
