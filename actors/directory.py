@@ -38,6 +38,8 @@ class CallDirectory:
         self._cold_starts = 0
         self._total_calls = 0
         self._refused = 0
+        # Refills start their actors a few at a time; a claim that finds the pool empty does not wait here.
+        self._refill_gate = asyncio.Semaphore(config.call.pool_refill_concurrency)
 
     async def warm(self) -> int:
         """Fill the pool and wait until every actor in it is ready; returns the pool size."""
@@ -118,18 +120,24 @@ class CallDirectory:
         log.debug("call actor started in %.2f s", time.perf_counter() - started)
         return actor
 
+    async def _start_gated(self) -> ActorHandle:
+        async with self._refill_gate:
+            return await self._start_actor()
+
     async def _refill(self) -> None:
         """Top the pool up to pool_size, never above it (each idle actor is a whole process).
 
         The starts are counted before the first await: every claim schedules a refill, and refills that
         ran before the counted starts were visible each topped the pool up again (50 claims at once
-        started ~100 surplus processes).
+        started ~100 surplus processes). And they run `call.pool_refill_concurrency` at a time: a new
+        Ray worker costs ~1 s of CPU, and 50 at once on 2 cores stalled the live calls' exchanges past
+        the gateway's timeout, which then closed those calls (bench 1, docs/performance.md).
         """
         missing = self._config.call.pool_size - len(self._pool) - self._starting
         if missing <= 0:
             return
         self._starting += missing
-        actors = await asyncio.gather(*(self._start_actor() for _ in range(missing)), return_exceptions=True)
+        actors = await asyncio.gather(*(self._start_gated() for _ in range(missing)), return_exceptions=True)
         for actor in actors:
             if isinstance(actor, BaseException):
                 log.error("could not start a warm call actor: %s", actor)

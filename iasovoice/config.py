@@ -63,6 +63,13 @@ class RayConfig(_Section):
 
 class CallConfig(_Section):
     pool_size: int = Field(2, ge=0, le=256, description="Warm call actors kept ready so answering never waits.")
+    pool_refill_concurrency: int = Field(
+        2, ge=1, le=64,
+        description=(
+            "Warm actors started at once when the pool refills: each start is ~1 s of CPU, and a burst of "
+            "starts on a small node starves the calls already up."
+        ),
+    )
     max_active_calls: int | None = Field(
         None, ge=1,
         description=(

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from iasovoice.audio import load_audio, resample, rms_dbfs, write_wav
+from iasovoice.audio.files import load_audio, write_wav
+from iasovoice.audio.pcm import rms_dbfs
+from iasovoice.audio.resample import resample
 from iasovoice.errors import AudioFormatError
 from tests.paths import SHARED_AUDIO
 

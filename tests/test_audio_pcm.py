@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from iasovoice.audio import (
+from iasovoice.audio.pcm import (
     FRAME_MS,
     SUPPORTED_RATES,
     array_to_pcm16,

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from iasovoice.audio import array_to_pcm16, mulaw_encode
+from iasovoice.audio.pcm import array_to_pcm16, mulaw_encode
 from iasovoice.errors import ProtocolError
 from iasovoice.protocol import (
     AudioMessage,

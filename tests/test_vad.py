@@ -16,7 +16,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from iasovoice.audio import load_audio, rms_dbfs, split_frames
+from iasovoice.audio.files import load_audio
+from iasovoice.audio.pcm import rms_dbfs, split_frames
 from iasovoice.errors import AudioFormatError, ModelNotFoundError
 from iasovoice.vad import EnergyVAD, SileroVAD, VoiceActivityDetector
 from iasovoice.vad.silero import default_model_path
