@@ -75,6 +75,26 @@ async def _run(server: BenchServer, calls: int) -> dict[str, Any]:
     return out
 
 
+def import_breakdown() -> list[dict[str, Any]]:
+    """Where a call actor's private memory comes from, measured in a real Ray worker process."""
+    import ray
+    from ray import cloudpickle
+
+    from bench import import_probe
+
+    cloudpickle.register_pickle_by_value(import_probe)
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        steps = ray.get(ray.remote(num_cpus=0)(import_probe.steps).remote(), timeout=120)
+    finally:
+        ray.shutdown()
+    rows, previous = [], None
+    for label, pss in steps:
+        rows.append({"step": label, "pss_mb": round(pss, 1), "added_mb": None if previous is None else round(pss - previous, 1)})
+        previous = pss
+    return rows
+
+
 def server_grace() -> float:
     return 4.0  # release_grace_s (1 s) plus the note written by the stand-in LLM
 
@@ -87,6 +107,10 @@ def run(quick: bool = False) -> dict[str, Any]:
             figures = asyncio.run(_run(server, calls))
         finally:
             server.stop()
+    with console.status("bench 3: a call actor's memory, import by import, in a fresh Ray worker"):
+        figures["import_steps"] = import_breakdown()
+    table("bench 3 — PSS of one Ray worker as a call actor's pieces load (MB, alone on the node)",
+          figures["import_steps"], ["step", "pss_mb", "added_mb"])
     per_call = figures["active"]["call_actor"].get("pss_mb_mean") or 0.0
     growth = figures["active"]["tree_pss_growth_mb_per_call"]
     total_mb = mem_available_kb() / 1024
