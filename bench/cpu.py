@@ -234,7 +234,7 @@ def _plot(figures: dict[str, Any]) -> None:
     ax.barh(["no Ray,\none process"], [figures["plain_all_calls_in_one_process_ms_per_s"]], color="silver")
     ax.set_xlabel("CPU ms per second per call (25 exchanges/s)")
     ax.set_title(f"Bench 6: where a call's CPU goes ({figures['calls']} echo-test calls)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(plot_path("cpu"))
     plt.close(fig)

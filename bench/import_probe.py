@@ -20,7 +20,7 @@ def pss_mb() -> float:
 def steps() -> list[tuple[str, float]]:
     readings = [("bare Ray worker", pss_mb())]
     for label, module in (("numpy", "numpy"), ("pydantic config", "iasovoice.config"),
-                          ("call actor module (session, onnxruntime, soundfile, soxr)", "actors.call_actor")):
+                          ("call actor module (session, onnxruntime, soxr)", "actors.call_actor")):
         importlib.import_module(module)
         readings.append((label, pss_mb()))
     numpy = importlib.import_module("numpy")
