@@ -7,8 +7,8 @@ router holds those handles once and the call actors call it by plain actor call:
 (about a millisecond) per utterance, reply or note, never per audio frame. Replica choice and the
 ASR batching still happen in Serve, behind the router's handles.
 
-`ray.model_routers` routers are started (one is plenty for a node: each request is an await on a
-handle); a call actor picks one by its call id.
+`ray.model_routers` routers are started (each request is one await on a handle, so one router carries
+hundreds of calls); a call actor picks one when it starts.
 """
 
 from __future__ import annotations

@@ -57,7 +57,9 @@ class RayConfig(_Section):
     num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; null = all.")
     serve_app_name: str = Field("iasovoice", description="Name of the Serve application.")
     model_routers: int = Field(
-        1, ge=1, le=64, description="Router actors between call actors and the Serve models (one per node is plenty)."
+        1, ge=1, le=64,
+        description="Router actors between call actors and the Serve models; each request is one await, so one "
+        "carries hundreds of calls; add more on a large cluster (a call actor picks one).",
     )
 
 
