@@ -115,6 +115,22 @@ def split_text(text: str, limit: int = MAX_CHARS) -> list[str]:
     pieces: list[str] = []
     for sentence in _SENTENCE_END.split(text):
         pieces.extend(_split_long(sentence, limit) if len(sentence) > limit else [sentence])
+    return _pack(pieces, limit)
+
+
+def _split_long(sentence: str, limit: int) -> list[str]:
+    """A sentence over `limit`, packed by words; a word over `limit` is cut hard first."""
+    words: list[str] = []
+    for word in sentence.split(" "):
+        while len(word) > limit:
+            words.append(word[:limit])
+            word = word[limit:]
+        words.append(word)
+    return _pack(words, limit)
+
+
+def _pack(pieces: list[str], limit: int) -> list[str]:
+    """Join consecutive pieces with spaces, greedily, into chunks of at most `limit` characters."""
     chunks: list[str] = []
     current = ""
     for piece in pieces:
@@ -127,24 +143,3 @@ def split_text(text: str, limit: int = MAX_CHARS) -> list[str]:
     if current:
         chunks.append(current)
     return chunks
-
-
-def _split_long(sentence: str, limit: int) -> list[str]:
-    out: list[str] = []
-    current = ""
-    for word in sentence.split(" "):
-        while len(word) > limit:
-            if current:
-                out.append(current)
-                current = ""
-            out.append(word[:limit])
-            word = word[limit:]
-        candidate = f"{current} {word}" if current else word
-        if len(candidate) <= limit:
-            current = candidate
-        else:
-            out.append(current)
-            current = word
-    if current:
-        out.append(current)
-    return out
