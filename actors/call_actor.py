@@ -26,7 +26,7 @@ from iasovoice.audio.resample import resample
 from iasovoice.config import AppConfig
 from iasovoice.core import events as ev
 from iasovoice.core.loopback import LoopbackSession
-from iasovoice.core.session import CallSession, SessionSettings
+from iasovoice.core.session import CallSession, SafetySettings, SessionSettings
 from iasovoice.core.turns import TurnSettings
 from iasovoice.factory import build_vad
 
@@ -34,8 +34,15 @@ log = logging.getLogger(__name__)
 ASR_RATE = 16000
 
 
-def session_settings(config: AppConfig, call_id: str, sample_rate: int) -> SessionSettings:
+# Connect's `CallType` attribute (seed, step 5) -> the Rasa external intent that opens such a call.
+OPENING_TRIGGERS = {"ScheduledCheckIn": "EXTERNAL_checkin", "MedicationReminder": "EXTERNAL_medication_reminder"}
+
+
+def session_settings(
+    config: AppConfig, call_id: str, sample_rate: int, attributes: dict[str, str] | None = None
+) -> SessionSettings:
     vad = config.vad
+    safety = config.dialogue.safety
     return SessionSettings(
         call_id=call_id,
         sample_rate=sample_rate,
@@ -44,6 +51,16 @@ def session_settings(config: AppConfig, call_id: str, sample_rate: int) -> Sessi
         voice=config.call.voice,
         system_prompt=config.llm.system_prompt,
         history_turns=config.call.history_turns,
+        safety=SafetySettings(
+            emergency_message=safety.emergency_message,
+            crisis_message=safety.crisis_message,
+            emergency_target=safety.emergency_target,
+            crisis_target=safety.crisis_target,
+            staff_target=safety.staff_target,
+        ),
+        use_dialogue_engine=config.dialogue.engine == "rasa",
+        llm_context=config.dialogue.llm_context,
+        opening_trigger=OPENING_TRIGGERS.get((attributes or {}).get("CallType", "")),
         turn=TurnSettings(
             threshold=vad.threshold,
             start_speech_ms=vad.start_speech_ms,
@@ -68,6 +85,13 @@ class CallActor:
         self._storage = ray.get_actor(names.STORAGE)
         self._metrics = ray.get_actor(names.METRICS)
         self._directory = ray.get_actor(names.DIRECTORY)
+        self._dialogue = (
+            [ray.get_actor(names.dialogue_actor_name(i)) for i in range(config.dialogue.num_actors)]
+            if config.dialogue.engine == "rasa" else []
+        )
+        self._escalation = (
+            ray.get_actor(names.ESCALATION) if config.dialogue.safety.set_contact_attributes else None
+        )
         # Load the VAD model now, at the phone rate, so binding a call costs nothing (an echo test needs none).
         self._warm_vad = {} if config.call.loopback else {8000: build_vad(config.vad, 8000)}
         self._session: CallSession | LoopbackSession | None = None
@@ -95,7 +119,7 @@ class CallActor:
             return self._binding()
         self._call_id = call_id
         self._attributes = dict(attributes or {})
-        settings = session_settings(self._config, call_id, sample_rate)
+        settings = session_settings(self._config, call_id, sample_rate, self._attributes)
         if self._config.call.loopback:
             self._session = LoopbackSession(settings)
         else:
@@ -188,8 +212,16 @@ class CallActor:
                 self._outbox.append(OutboundItem("clear"))
             case ev.SendTranscript(role=role, text=text, utterance_id=uid):
                 self._outbox.append(OutboundItem("transcript", data={"role": role, "text": text, "utterance_id": uid}))
+            case ev.SendTransfer(kind=kind, target=target, source=source):
+                self._outbox.append(OutboundItem("transfer", data={"kind": kind, "target": target}))
+                self._record(f"Escalation_{kind}", 1, "Count")
+                log.warning("call %s: transfer requested (%s, by %s)", self._call_id, kind, source)
+                if self._escalation is not None:
+                    self._escalation.set.remote(self._call_id, kind)
             case ev.Transcribe():
                 self._spawn("asr", self._transcribe(action))
+            case ev.InterpretUtterance():
+                self._spawn("dialogue", self._interpret(action))
             case ev.GenerateReply(reply_id=rid, messages=messages):
                 self._spawn(rid, self._generate(rid, messages))
             case ev.Synthesize():
@@ -197,8 +229,8 @@ class CallActor:
             case ev.CancelReply(reply_id=rid):
                 for task in self._tasks.pop(rid, set()):
                     task.cancel()
-            case ev.WriteRecords(flags=flags):
-                self._spawn("records", self._write_records(flags))
+            case ev.WriteRecords(flags=flags, slots=slots):
+                self._spawn("records", self._write_records(flags, slots))
             case ev.EndCall(reason=reason):
                 self._end(reason)
 
@@ -226,6 +258,24 @@ class CallActor:
         self._awaiting_first_audio = started
         self._apply(ev.TranscriptReady(action.utterance_id, result.text, time.monotonic()))
 
+    async def _interpret(self, action: ev.InterpretUtterance) -> None:
+        """Rasa's turn through a dialogue IO actor; any failure or overrun is `DialogueUnavailable`."""
+        actor = self._dialogue[hash(self._call_id) % len(self._dialogue)]
+        started = time.monotonic()
+        try:
+            result = await asyncio.wait_for(
+                actor.interpret.remote(self._call_id, action.text, action.trigger),
+                self._config.dialogue.rasa.timeout_s + 0.5,
+            )
+        except Exception as error:  # noqa: BLE001 - the call goes on without Rasa
+            result = f"dialogue actor: {type(error).__name__}"
+        now = time.monotonic()
+        if isinstance(result, str):
+            self._apply(ev.DialogueUnavailable(action.utterance_id, result, now))
+            return
+        self._record("DialogueLatency", (now - started) * 1000, "Milliseconds")
+        self._apply(ev.DialogueResolved(action.utterance_id, result, now))
+
     async def _generate(self, reply_id: str, messages: list[dict[str, str]]) -> None:
         stream = self._models.stream_reply.remote(messages)
         try:
@@ -250,18 +300,18 @@ class CallActor:
             return
         self._apply(ev.SpeechReady(action.reply_id, action.segment, np.asarray(samples), time.monotonic()))
 
-    async def _write_records(self, flags: list[str]) -> None:
+    async def _write_records(self, flags: list[str], slots: dict[str, Any]) -> None:
         """Transcript first (it must survive whatever happens to the note), then the SOAP note."""
         session = self._require_session()
         call_id = self._call_id or ""
         turns = [turn.model_dump(mode="json") for turn in session.transcript]
         ok = True
         try:
-            record = {"call_id": call_id, "flags": flags, "turns": turns}
+            record = {"call_id": call_id, "flags": flags, "dialogue_slots": slots, "turns": turns}
             await self._storage.put.remote(call_id, "transcript", json.dumps(record).encode())
             started = time.monotonic()
             note = await asyncio.wait_for(
-                self._models.write_note.remote(call_id, turns, flags, self._attributes or None),
+                self._models.write_note.remote(call_id, turns, flags, self._attributes or None, slots or None),
                 self._config.call.note_timeout_s,
             )
             self._record("SOAPGenerationTime", time.monotonic() - started, "Seconds")

@@ -54,6 +54,11 @@ class ModelRouter:
             stream.cancel()
 
     async def write_note(
-        self, call_id: str, transcript: list[dict[str, Any]], flags: list[str], patient_context: dict[str, str] | None
+        self,
+        call_id: str,
+        transcript: list[dict[str, Any]],
+        flags: list[str],
+        patient_context: dict[str, str] | None,
+        dialogue_slots: dict[str, Any] | None = None,
     ) -> bytes:
-        return await self._llm.write_note.remote(call_id, transcript, flags, patient_context)
+        return await self._llm.write_note.remote(call_id, transcript, flags, patient_context, dialogue_slots)

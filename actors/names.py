@@ -17,3 +17,10 @@ def call_actor_name(call_id: str) -> str:
 
 def model_router_name(index: int) -> str:
     return f"iasovoice:model-router-{index}"
+
+
+def dialogue_actor_name(index: int) -> str:
+    return f"iasovoice:dialogue-{index}"
+
+
+ESCALATION = "iasovoice:escalation"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-OutboundKind = Literal["audio", "clear", "transcript", "note_ready", "ended"]
+OutboundKind = Literal["audio", "clear", "transcript", "note_ready", "ended", "transfer"]
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ HELLO, EXCHANGE, BYE, RESULT = b"H", b"X", b"B", b"R"
 _LEN = struct.Struct(">I")
 _SEQ = struct.Struct(">q")
 _HEAD = struct.Struct(">qH")
-_KINDS: tuple[OutboundKind, ...] = ("audio", "clear", "transcript", "note_ready", "ended")
+_KINDS: tuple[OutboundKind, ...] = ("audio", "clear", "transcript", "note_ready", "ended", "transfer")
 _KIND_CODE = {kind: index for index, kind in enumerate(_KINDS)}
 _NO_REASON = 0xFFFF
 

@@ -90,7 +90,10 @@ class BenchServer:
 
 
 # Stand-in engines and an energy VAD: the platform alone, nothing here costs what a model costs.
-STANDIN = ["asr.engine=standin", "llm.engine=standin", "tts.engine=standin", "asr.num_cpus=0", "llm.num_cpus=0"]
+STANDIN = [
+    "asr.engine=standin", "llm.engine=standin", "tts.engine=standin", "asr.num_cpus=0", "llm.num_cpus=0",
+    "dialogue.engine=rules",  # constant-time stand-ins: no Rasa beside them
+]
 
 
 def start_server(overrides: list[str], pool_size: int = 2, timeout_s: float = 300.0) -> BenchServer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from ray import serve
 
@@ -42,6 +43,7 @@ class LLMDeployment:
         transcript: list[dict[str, object]],
         flags: list[str],
         patient_context: dict[str, str] | None = None,
+        dialogue_slots: dict[str, Any] | None = None,
     ) -> bytes:
         """The SOAP note as validated JSON bytes, with the transcript it came from."""
         from iasovoice.notes.soap import generate_note
@@ -55,6 +57,7 @@ class LLMDeployment:
             max_tokens=self._config.note_max_tokens,
             temperature=0.1,
             patient_context=patient_context,
+            dialogue_slots=dialogue_slots,
         )
         if flags:
             note = note.model_copy(update={"flags": sorted(set(note.flags) | set(flags))})

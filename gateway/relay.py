@@ -268,6 +268,8 @@ class CallRelay:
                 self.frames_out += 1
             elif item.kind == "clear":
                 messages.append(protocol.clear_message())
+            elif item.kind == "transfer":
+                messages.append(protocol.transfer_message(item.data["kind"], item.data["target"]))
             elif item.kind == "transcript" and "transcript" in self._opt.events:
                 d = item.data
                 messages.append(protocol.transcript_message(d["role"], d["text"], d["utterance_id"]))

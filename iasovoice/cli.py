@@ -227,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         register(sub)
+    from iasovoice.dialogue.eval_cli import register as register_eval
+
+    register_eval(sub)
     try:
         from iasovoice.loadtest.cli import register as register_loadtest
     except ImportError:

@@ -244,6 +244,81 @@ class MetricsConfig(_Section):
     flush_interval_s: float = Field(10.0, gt=0)
 
 
+class RasaConfig(_Section):
+    url: str = Field(
+        "http://127.0.0.1:5005",
+        description="Rasa server (HTTP API). With `manage: true` IasoVoice starts it here, on loopback.",
+    )
+    manage: bool = Field(
+        True,
+        description=(
+            "true: `iasovoice serve` trains (when the data changed), starts and stops Rasa and its action "
+            "server itself; false: Rasa is a separate service at `url` (a cluster's dialogue node)."
+        ),
+    )
+    project_dir: str = Field("rasa", description="The Rasa project (config.yml, domain.yml, data/, actions/).")
+    venv: str = Field(".venv-rasa", description="Python 3.10 virtualenv with rasa==3.6.21 (`make setup`).")
+    model_dir: str = Field("var/rasa/models", description="Trained models, named by a hash of the training data.")
+    log_dir: str = Field("var/rasa", description="Where the managed Rasa processes write their logs.")
+    action_port: int = Field(5055, ge=1, le=65535, description="Port of the managed Rasa action server.")
+    auth_token_env: str | None = Field(
+        None, description="Env var with the token Rasa's HTTP API requires (`--auth-token`); null on loopback."
+    )
+    timeout_s: float = Field(
+        2.0, gt=0, le=30,
+        description="Longest a caller waits for Rasa on one turn; slower, and the turn goes on without it.",
+    )
+    retry_after_s: float = Field(
+        5.0, gt=0, description="After Rasa fails, turns skip it (no added wait) until a health probe succeeds."
+    )
+    start_timeout_s: float = Field(
+        600.0, gt=0, description="Longest `iasovoice serve` waits for training and for Rasa to load its model."
+    )
+    escalate_confidence: float = Field(
+        0.35, ge=0, le=1,
+        description=(
+            "An `emergency` or `self_harm` intent at or above this confidence escalates the call. Low on "
+            "purpose: a false alarm costs one sentence, a miss can cost a life (docs/dialogue.md)."
+        ),
+    )
+
+
+class SafetyConfig(_Section):
+    """The fixed safety scripts: spoken whole, never by the LLM, never cut off or replaced."""
+
+    emergency_message: str = Field(min_length=1, description="Spoken when a call escalates as an emergency.")
+    crisis_message: str = Field(min_length=1, description="Spoken when a caller talks of self-harm (crisis line).")
+    emergency_target: str = Field(
+        "emergency_services", description="`target` of the websocket transfer message for an emergency."
+    )
+    crisis_target: str = Field("crisis_line", description="`target` of the transfer message for a crisis.")
+    staff_target: str = Field("staff", description="`target` when the caller asks for a person.")
+    set_contact_attributes: bool = Field(
+        False,
+        description=(
+            "Also set the contact attribute `IasoEscalation` through Amazon Connect's UpdateContactAttributes "
+            "(call id = ContactId), so the contact flow transfers the call; needs `connect.instance_id`."
+        ),
+    )
+
+
+class DialogueConfig(_Section):
+    engine: Literal["rasa", "rules"] = Field(
+        "rasa",
+        description=(
+            "rasa: Rasa owns intents, slots, forms and policy, beside the safety rules; rules: the safety "
+            "rules and the LLM only (no Rasa; for a node without the Rasa venv)."
+        ),
+    )
+    rasa: RasaConfig = RasaConfig()
+    safety: SafetyConfig
+    llm_context: str = Field(
+        min_length=1,
+        description="Put before the slots Rasa has filled when the LLM writes a reply; `{slots}` is replaced.",
+    )
+    num_actors: int = Field(1, ge=1, le=64, description="Dialogue IO actors (Rasa clients) shared by all calls.")
+
+
 class AppConfig(_Section):
     server: ServerConfig = ServerConfig()
     ray: RayConfig = RayConfig()
@@ -255,6 +330,7 @@ class AppConfig(_Section):
     tts: TTSConfig = TTSConfig()
     storage: StorageConfig = StorageConfig()
     metrics: MetricsConfig = MetricsConfig()
+    dialogue: DialogueConfig
     connect: ConnectSettings = Field(default_factory=ConnectSettings, description="Amazon Connect side (iasovoice.aws).")
 
 
@@ -307,13 +383,41 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     config_path = resolve_config_path(path)
     if not config_path.is_file():
         raise ConfigError(f"config file not found: {config_path} (set --config or ${CONFIG_ENV_VAR})")
+    data = _read_with_base(config_path, seen=())
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return parse_config(data, str(config_path))
+
+
+def _read_with_base(config_path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """A config file, laid over the file its `base:` key names (relative to it), recursively.
+
+    Production configs name `base: app.yaml`, so each prompt, script and default is written in one
+    place and a production file lists only what it changes.
+    """
+    if config_path.resolve() in seen:
+        raise ConfigError(f"{config_path}: `base:` files include each other in a loop")
     try:
         data = yaml.safe_load(config_path.read_text()) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{config_path}: not valid YAML: {error}") from None
-    if overrides:
-        data = apply_overrides(data, overrides)
-    return parse_config(data, str(config_path))
+    if not isinstance(data, dict) or "base" not in data:
+        return data
+    base_name = data.pop("base")
+    base_path = (config_path.parent / str(base_name)).expanduser()
+    if not base_path.is_file():
+        raise ConfigError(f"{config_path}: base: {base_name} not found (looked for {base_path})")
+    return _deep_merge(_read_with_base(base_path, (*seen, config_path.resolve())), data)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def resolve_path(value: str, base: Path | None = None) -> Path:

@@ -27,7 +27,7 @@ from iasovoice.errors import ProtocolError
 DEFAULT_SAMPLE_RATE = 8000
 ENCODINGS: tuple[str, ...] = ("pcm", "mulaw", "ulaw")
 CLIENT_TYPES: tuple[str, ...] = ("audio", "stop", "dtmf")
-SERVER_TYPES: tuple[str, ...] = ("audio", "clear", "transcript", "note_ready", "error", "call_ended")
+SERVER_TYPES: tuple[str, ...] = ("audio", "clear", "transcript", "note_ready", "transfer", "error", "call_ended")
 MAX_DTMF_DIGITS = 64
 _DTMF_RE = re.compile(r"[0-9*#A-D]+")
 
@@ -165,6 +165,11 @@ def transcript_message(role: str, text: str, utterance_id: str, final: bool = Tr
     )
 
 
+def transfer_message(kind: str, target: str) -> str:
+    """Hand the call on (emergency, crisis line, staff); always sent, whatever `?events=` asked for."""
+    return _dumps({"type": "transfer", "reason": kind, "target": target})
+
+
 def note_ready_message(call_id: str, url: str) -> str:
     return _dumps({"type": "note_ready", "call_id": call_id, "url": url})
 
@@ -182,6 +187,7 @@ _REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
     "clear": {},
     "transcript": {"role": str, "text": str, "utterance_id": str, "final": bool},
     "note_ready": {"call_id": str, "url": str},
+    "transfer": {"reason": str, "target": str},
     "error": {"code": str, "message": str},
     "call_ended": {"reason": str},
 }

@@ -20,6 +20,7 @@ from ray.actor import ActorHandle
 
 from actors import names
 from iasovoice.config import AppConfig
+from iasovoice.dialogue.rasa_server import RasaService
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -42,6 +43,9 @@ class Runtime:
         self.metrics: ActorHandle | None = None
         self.tts: list[ActorHandle] = []
         self.routers: list[ActorHandle] = []
+        self.dialogue: list[ActorHandle] = []
+        self.escalation: ActorHandle | None = None
+        self.rasa: RasaService | None = None
         self._started_ray = False
 
     def _step(self, message: str) -> float:
@@ -50,6 +54,10 @@ class Runtime:
 
     def start(self) -> None:
         cfg = self.config
+        if cfg.dialogue.engine == "rasa" and cfg.dialogue.rasa.manage:
+            # Rasa loads TensorFlow for ~20 s: it starts first and comes up while the models load.
+            self.rasa = RasaService(cfg.dialogue.rasa, self._progress)
+            self.rasa.start()
         started = self._step("starting Ray" + (f" at {cfg.ray.address}" if cfg.ray.address else " (local)"))
         if not ray.is_initialized():
             init_args: dict[str, Any] = {
@@ -90,19 +98,44 @@ class Runtime:
             for i in range(cfg.tts.num_actors)
         ]
         ray.get([self.storage.exists.remote("warmup", "note"), *(t.engine_name.remote() for t in self.tts)])
+        self._start_dialogue_actors()
 
-        self._step("synthesizing the greeting once (so callers never wait for it)")
-        ray.get([t.synthesize.remote(cfg.call.greeting, cfg.call.voice, rate) for t in self.tts for rate in (8000, 16000)])
+        self._step("synthesizing the greeting and the safety scripts once (so callers never wait for them)")
+        phrases = (cfg.call.greeting, cfg.dialogue.safety.emergency_message, cfg.dialogue.safety.crisis_message)
+        ray.get([
+            t.synthesize.remote(text, cfg.call.voice, rate) for t in self.tts for rate in (8000, 16000) for text in phrases
+        ])
 
         self._step(f"warming {cfg.call.pool_size} call actors")
         from actors.directory import CallDirectory
 
         self.directory = CallDirectory.options(name=names.DIRECTORY, get_if_exists=True).remote(cfg)
         ray.get(self.directory.warm.remote())
+        if self.rasa is not None:
+            self.rasa.wait_ready()
         self._progress(f"ready in {time.perf_counter() - started:.1f} s")
 
+    def _start_dialogue_actors(self) -> None:
+        cfg = self.config
+        if cfg.dialogue.safety.set_contact_attributes:
+            from actors.escalation_actor import EscalationActor
+
+            self.escalation = EscalationActor.options(name=names.ESCALATION, get_if_exists=True).remote(cfg.connect)
+        if cfg.dialogue.engine != "rasa":
+            self._progress("dialogue: safety rules and the LLM only (dialogue.engine: rules)")
+            return
+        from actors.dialogue_actor import DialogueActor
+
+        self.dialogue = [
+            DialogueActor.options(name=names.dialogue_actor_name(i), get_if_exists=True).remote(cfg.dialogue)
+            for i in range(cfg.dialogue.num_actors)
+        ]
+
     def stop(self) -> None:
-        """Flush metrics, stop Serve and, if we started it, Ray; no worker processes are left behind."""
+        """Flush metrics, stop Serve, Rasa and, if we started it, Ray; no processes are left behind."""
+        if self.rasa is not None:
+            self.rasa.stop()
+            self.rasa = None
         if not ray.is_initialized():
             return
         try:

@@ -42,10 +42,18 @@ def launch(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start `iasovoice [--config C] --set k=v … serve`, its output in `log_path`."""
+    """Start `iasovoice [--config C] --set k=v … serve`, its output in `log_path`.
+
+    Each child gets its own ports for a managed Rasa (unless the overrides name them), so servers
+    started side by side (tests, benchmarks) never collide on Rasa's default port.
+    """
     args = [sys.executable, "-m", "iasovoice.cli"]
     if config_path:
         args += ["--config", config_path]
+    if not any(o.startswith("dialogue.rasa.url=") for o in overrides):
+        overrides = [*overrides, f"dialogue.rasa.url=http://127.0.0.1:{free_port()}"]
+    if not any(o.startswith("dialogue.rasa.action_port=") for o in overrides):
+        overrides = [*overrides, f"dialogue.rasa.action_port={free_port()}"]
     for override in overrides:
         args += ["--set", override]
     args.append("serve")

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from iasovoice.core import events as ev
-from iasovoice.core.dialogue import EMERGENCY_REPLY
 from iasovoice.core.session import Phase
-from tests.timeline import FRAME_S, Timeline, recording, silence
+from tests.timeline import FRAME_S, Timeline, recording, safety_settings, silence
 
 SPEECH = "LDC93S1_8k.wav"  # 2.9 s, one sentence
 
@@ -168,8 +167,9 @@ def test_red_flags_get_the_emergency_script_not_the_llm(text: str) -> None:
     actions = t.apply(ev.TranscriptReady(utterance.utterance_id, text, t.now))
     assert not any(isinstance(a, ev.GenerateReply) for a in actions)
     spoken = " ".join(a.text for a in actions if isinstance(a, ev.Synthesize))
-    assert spoken == EMERGENCY_REPLY
-    assert "emergency_escalated" in t.session.dialogue.flags
+    assert spoken == safety_settings().emergency_message
+    assert "emergency_detected" in t.session.dialogue.flags
+    assert any(isinstance(a, ev.SendTransfer) and a.kind == "emergency" for a in actions)
     # The emergency message is not interruptible by caller speech.
     for action in [a for a in actions if isinstance(a, ev.Synthesize)]:
         t.apply(ev.SpeechReady(action.reply_id, action.segment, np.full(16000, 500, dtype=np.int16), t.now))

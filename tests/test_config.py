@@ -39,6 +39,32 @@ def test_bad_keys_are_named(data: dict, key: str) -> None:
     assert "configs/app.yaml" in str(error.value)
 
 
+def test_safety_scripts_have_no_code_default() -> None:
+    """The scripts a caller in danger hears live in one place, the config; a config without them fails."""
+    with pytest.raises(ConfigError) as error:
+        parse_config({}, "configs/app.yaml")
+    assert "  dialogue: Field required" in str(error.value)
+    default = load_config(CONFIGS / "app.yaml")
+    assert "911" in default.dialogue.safety.emergency_message and "988" in default.dialogue.safety.crisis_message
+
+
+def test_a_production_file_lays_its_keys_over_its_base(tmp_path: Path) -> None:
+    production = load_config(CONFIGS / "production.yaml")
+    default = load_config(CONFIGS / "app.yaml")
+    assert production.dialogue.safety.emergency_message == default.dialogue.safety.emergency_message
+    assert production.dialogue.safety.set_contact_attributes and not default.dialogue.safety.set_contact_attributes
+    assert production.call.greeting == default.call.greeting
+    loop = tmp_path / "a.yaml"
+    loop.write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ConfigError, match="loop"):
+        load_config(loop)
+    missing = tmp_path / "c.yaml"
+    missing.write_text("base: nowhere.yaml\n")
+    with pytest.raises(ConfigError, match="nowhere.yaml not found"):
+        load_config(missing)
+
+
 def test_overrides_and_missing_file(tmp_path: Path) -> None:
     config = load_config(CONFIGS / "app.yaml", ["llm.reply_max_tokens=42", "call.voice=clinical"])
     assert config.llm.reply_max_tokens == 42 and config.call.voice == "clinical"
@@ -51,7 +77,7 @@ def test_overrides_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_missing_model_names_the_config_key(tmp_path: Path) -> None:
-    config = parse_config({"asr": {"model_path": str(tmp_path / "no-such-model")}})
+    config = load_config(CONFIGS / "app.yaml", [f"asr.model_path={tmp_path / 'no-such-model'}"])
     with pytest.raises(ModelNotFoundError) as error:
         build_asr_engine(config.asr)
     assert "asr.model_path" in str(error.value)

@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from iasovoice.aws.commands import register, render_command
+from iasovoice.aws.escalation import ESCALATION_ATTRIBUTE, ESCALATION_KINDS
 from iasovoice.aws.flows import (
     FLOW_TEMPLATES,
     TEMPLATE_DIR,
@@ -30,6 +31,12 @@ from iasovoice.errors import ConfigError
 
 MAIN = "iasovoice_medical_assistant.json"
 AUTH = "iasovoice_patient_authentication.json"
+STAFF_QUEUE = (
+    "arn:aws:connect:eu-west-2:123456789012:instance/6b9a4c3e-1d2f-4a5b-8c7d-0e1f2a3b4c5d"
+    "/queue/9f8e7d6c-5b4a-4392-8170-fedcba987654"
+)
+ESCALATION_CHECK = f"$.Attributes.{ESCALATION_ATTRIBUTE}"
+TRANSFER_TYPES = ("TransferParticipantToThirdParty", "TransferContactToQueue")
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +57,9 @@ def settings() -> ConnectSettings:
         websocket_url="wss://voice.clinic.test/connect",
         patients_table="clinic-patients",
         source_phone_number="+442071234567",
+        emergency_transfer_number="+442079460000",
+        crisis_transfer_number="+442079460001",
+        staff_queue_arn=STAFF_QUEUE,
     )
 
 
@@ -291,3 +301,190 @@ def test_render_command_through_argparse(tmp_path: Path, settings: ConnectSettin
     args = parser.parse_args(["flows", "render", "--out", str(tmp_path / "refused")])
     assert args.aws_handler(args, ConnectSettings()) == 1
     assert "placeholder values" in capsys.readouterr().err
+
+
+# --- Escalation: IasoVoice sets IasoEscalation (iasovoice/aws/escalation.py), the flow transfers. ---
+
+
+def escalation_checks(flow: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        a
+        for a in flow["Actions"]
+        if a["Type"] == "Compare" and a["Parameters"]["ComparisonValue"] == ESCALATION_CHECK
+    ]
+
+
+def escalation_path(flow: dict[str, Any], start: str) -> list[dict[str, Any]]:
+    """The actions from `start` along NextAction up to and including the first transfer action."""
+    actions = actions_by_id(flow)
+    path = [actions[start]]
+    while path[-1]["Type"] not in TRANSFER_TYPES:
+        assert len(path) < 10, [a["Identifier"] for a in path]
+        path.append(actions[path[-1]["Transitions"]["NextAction"]])
+    return path
+
+
+def branches(check: dict[str, Any]) -> dict[str, str]:
+    return {c["Condition"]["Operands"][0]: c["NextAction"] for c in check["Transitions"]["Conditions"]}
+
+
+def test_the_flow_checks_the_attribute_wherever_the_turn_loop_regains_control() -> None:
+    flow = template(MAIN)
+    actions = actions_by_id(flow)
+    checks = {a["Identifier"]: a for a in escalation_checks(flow)}
+    assert set(checks) == {"check-escalation", "check-escalation-before-hangup", "check-escalation-on-error"}
+
+    # After the agent's prompt has played (the safety script comes first, then the transfer) ...
+    speaks = actions["agent-speaks"]
+    assert speaks["Transitions"]["NextAction"] == "check-escalation"
+    assert {e["NextAction"] for e in speaks["Transitions"]["Errors"]} == {"check-escalation"}
+    # ... on listen, hangup, an unknown answer, and when the turn Lambda fails or times out.
+    agent_action = branches(actions["check-agent-action"])
+    assert agent_action == {
+        "speak": "agent-speaks",
+        "listen": "check-escalation",
+        "hangup": "check-escalation-before-hangup",
+    }
+    assert actions["check-agent-action"]["Transitions"]["NextAction"] == "check-escalation-on-error"
+    assert {e["NextAction"] for e in actions["agent-turn"]["Transitions"]["Errors"]} == {
+        "check-escalation-on-error"
+    }
+    # Anything else (attribute unset or another value) carries on exactly as before.
+    defaults = {
+        "check-escalation": "agent-turn",
+        "check-escalation-before-hangup": "stop-streaming",
+        "check-escalation-on-error": "stop-streaming-on-error",
+    }
+    for identifier, default in defaults.items():
+        transitions = checks[identifier]["Transitions"]
+        assert transitions["NextAction"] == default
+        assert transitions["Errors"] == [{"NextAction": default, "ErrorType": "NoMatchingCondition"}]
+        assert set(branches(checks[identifier])) == set(ESCALATION_KINDS)
+
+
+def test_rendered_flow_branches_on_all_three_values_to_the_right_targets(
+    tmp_path: Path, settings: ConnectSettings, schema: dict[str, Any]
+) -> None:
+    render_flows(settings, tmp_path)
+    flow = json.loads((tmp_path / MAIN).read_text())
+    assert flow_problems(flow, schema) == []
+    checks = escalation_checks(flow)
+    assert len(checks) == 3
+    for check in checks:
+        targets = branches(check)
+        assert list(targets) == ["emergency", "crisis", "staff"]
+        for condition in check["Transitions"]["Conditions"]:
+            assert condition["Condition"]["Operator"] == "Equals"
+        paths = {kind: escalation_path(flow, target) for kind, target in targets.items()}
+
+        # The caller's audio stops streaming to IasoVoice before a person comes on the line.
+        for path in paths.values():
+            first = path[0]
+            assert first["Type"] == "UpdateContactMediaStreamingBehavior"
+            assert first["Parameters"]["MediaStreamingState"] == "Disabled"
+            assert any(a["Type"] == "MessageParticipant" for a in path[1:-1])
+
+        emergency, crisis = paths["emergency"][-1], paths["crisis"][-1]
+        for transfer, number in ((emergency, "+442079460000"), (crisis, "+442079460001")):
+            assert transfer["Type"] == "TransferParticipantToThirdParty"
+            assert transfer["Parameters"]["ThirdPartyPhoneNumber"] == number
+            assert transfer["Parameters"]["ContinueFlowExecution"] == "True"
+            errors = {e["ErrorType"] for e in transfer["Transitions"]["Errors"]}
+            assert errors == {"CallFailed", "ConnectionTimeLimitExceeded", "NoMatchingError"}
+        staff_path = paths["staff"]
+        assert staff_path[-1]["Type"] == "TransferContactToQueue"
+        set_queue = staff_path[-2]
+        assert set_queue["Type"] == "UpdateContactTargetQueue"
+        assert set_queue["Parameters"] == {"QueueId": settings.staff_queue_arn}
+        assert {e["ErrorType"] for e in staff_path[-1]["Transitions"]["Errors"]} == {
+            "QueueAtCapacity",
+            "NoMatchingError",
+        }
+
+
+@pytest.mark.parametrize(
+    "failed", ["emergency-transfer-failed", "crisis-transfer-failed", "staff-transfer-failed"]
+)
+def test_a_failed_transfer_tells_the_caller_where_to_call_then_disconnects(failed: str) -> None:
+    flow = template(MAIN)
+    message = actions_by_id(flow)[failed]
+    assert message["Type"] == "MessageParticipant"
+    assert "911" in message["Parameters"]["Text"]
+    assert actions_by_id(flow)[message["Transitions"]["NextAction"]]["Type"] == "DisconnectParticipant"
+    sources = [
+        a["Identifier"]
+        for a in flow["Actions"]
+        if failed in transition_targets(a) and a["Type"] in TRANSFER_TYPES + ("UpdateContactTargetQueue",)
+    ]
+    assert sources
+    if failed == "crisis-transfer-failed":
+        assert "988" in message["Parameters"]["Text"]
+
+
+def test_escalation_targets_come_from_the_connect_config(settings: ConnectSettings) -> None:
+    values = placeholder_values(settings)
+    assert values["EMERGENCY_TRANSFER_NUMBER"] == settings.emergency_transfer_number
+    assert values["CRISIS_TRANSFER_NUMBER"] == settings.crisis_transfer_number
+    assert values["STAFF_QUEUE_ARN"] == settings.staff_queue_arn
+    assert {"EMERGENCY_TRANSFER_NUMBER", "CRISIS_TRANSFER_NUMBER", "STAFF_QUEUE_ARN"} <= find_placeholders(
+        template(MAIN)
+    )
+
+
+@pytest.mark.parametrize("field", ["emergency_transfer_number", "crisis_transfer_number", "staff_queue_arn"])
+def test_render_refuses_a_shipped_escalation_target(
+    tmp_path: Path, settings: ConnectSettings, field: str
+) -> None:
+    unset = settings.model_copy(update={field: ConnectSettings.model_fields[field].default})
+    assert unset.placeholder_fields() == [field]
+    with pytest.raises(ConfigError, match=field):
+        render_flows(unset, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("emergency_transfer_number", "911"),
+        ("crisis_transfer_number", "988"),
+        ("emergency_transfer_number", "+1 555 010 2030"),
+        ("staff_queue_arn", "9f8e7d6c-5b4a-4392-8170-fedcba987654"),
+        ("staff_queue_arn", "arn:aws:connect:eu-west-2:123456789012:instance/x/contact-flow/y"),
+    ],
+)
+def test_escalation_settings_are_validated(field: str, value: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        ConnectSettings(**{field: value})
+
+
+def _action(flow: dict[str, Any], identifier: str) -> dict[str, Any]:
+    return actions_by_id(flow)[identifier]
+
+
+def _index(flow: dict[str, Any], identifier: str) -> int:
+    return [a["Identifier"] for a in flow["Actions"]].index(identifier)
+
+
+@pytest.mark.parametrize(
+    ("identifier", "mutate"),
+    [
+        # A third-party transfer that keeps control must handle a failed or unanswered call ...
+        ("transfer-emergency", lambda a: a["Transitions"].update(Errors=a["Transitions"]["Errors"][2:])),
+        # ... and one that hands the call over has no such branches.
+        ("transfer-crisis", lambda a: a["Parameters"].update(ContinueFlowExecution="False")),
+        ("transfer-crisis", lambda a: a["Parameters"].update(ThirdPartyPhoneNumber="911")),
+        ("transfer-crisis", lambda a: a["Parameters"].update(ThirdPartyConnectionTimeLimitSeconds="601")),
+        ("transfer-crisis", lambda a: a["Parameters"].pop("ThirdPartyConnectionTimeLimitSeconds")),
+        ("transfer-to-staff-queue", lambda a: a["Transitions"].update(Errors=a["Transitions"]["Errors"][1:])),
+        ("transfer-to-staff-queue", lambda a: a["Parameters"].update(QueueId="x")),
+        ("set-staff-queue", lambda a: a["Parameters"].update(AgentId="agent")),
+        ("set-staff-queue", lambda a: a["Parameters"].update(QueueId="staff")),
+    ],
+)
+def test_schema_rejects_broken_escalation_actions(
+    identifier: str, mutate: Any, schema: dict[str, Any]
+) -> None:
+    flow = copy.deepcopy(template(MAIN))
+    mutate(_action(flow, identifier))
+    problems = flow_problems(flow, schema)
+    assert any(p.startswith(f"Actions/{_index(flow, identifier)}") for p in problems), problems

@@ -27,6 +27,7 @@ def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSe
     extra = [
         "asr.engine=standin", "llm.engine=standin", "tts.engine=standin", "asr.num_cpus=0", "llm.num_cpus=0",
         "vad.engine=energy", "call.loopback=true", "call.pool_size=0", "call.max_active_calls=2",
+        "dialogue.engine=rules",
     ]
     running = start_server(tmp_path_factory.mktemp("capacity"), extra)
     yield running

@@ -12,11 +12,18 @@ import numpy as np
 
 from iasovoice.audio.files import load_audio
 from iasovoice.core import events as ev
-from iasovoice.core.session import CallSession, SessionSettings
+from iasovoice.config import load_config
+from iasovoice.core.session import CallSession, SafetySettings, SessionSettings
 from iasovoice.demo_audio import AUDIO_DIR
 from iasovoice.vad.silero import SileroVAD
 
 FRAME_S = 0.02
+
+
+def safety_settings() -> SafetySettings:
+    """The shipped safety scripts (configs/app.yaml), so tests hear what callers hear."""
+    safety = load_config().dialogue.safety
+    return SafetySettings(safety.emergency_message, safety.crisis_message)
 
 
 def recording(name: str, rate: int = 8000) -> np.ndarray:
@@ -37,6 +44,7 @@ class Timeline:
     @classmethod
     def start(cls, rate: int = 8000, greet: bool = True, **settings: object) -> Timeline:
         """A call that has started; with `greet`, the greeting's audio (0.5 s) is delivered and played."""
+        settings.setdefault("safety", safety_settings())
         session = CallSession(SessionSettings(call_id="t-call", sample_rate=rate, **settings), SileroVAD(rate))
         timeline = cls(session)
         timeline.apply(ev.CallStarted(timeline.now))

@@ -1,11 +1,12 @@
 """Render the Amazon Connect flow templates in `contact_flows/` and check them before deploying.
 
-Templates hold `${NAME}` placeholders (Lambda ARNs, the websocket URL, flow ids) so that no
-account-specific value is ever edited by hand in a flow. `render_flows` fills them from
-`ConnectSettings`, refuses to write a flow with an unfilled or unknown placeholder, and checks
-every rendered flow twice: against `contact_flows/flow_schema.json` (structure and parameters)
-and as a graph (every transition lands on an action, every action is reachable), because Connect
-only reports such mistakes when the flow is published.
+Templates hold `${NAME}` placeholders (Lambda ARNs, the websocket URL, flow ids, the escalation
+transfer targets) so that no account-specific value is ever edited by hand in a flow.
+`render_flows` fills them from `ConnectSettings`, refuses to write a flow with an unfilled or
+unknown placeholder, and checks every rendered flow twice: against
+`contact_flows/flow_schema.json` (structure and parameters) and as a graph (every transition
+lands on an action, every action is reachable), because Connect only reports such mistakes when
+the flow is published.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def placeholder_values(settings: ConnectSettings) -> dict[str, str]:
         "WEBSOCKET_URL": settings.websocket_url,
         "MAIN_FLOW_ID": settings.contact_flow_id,
         "AUTH_FLOW_ID": settings.auth_contact_flow_id,
+        "EMERGENCY_TRANSFER_NUMBER": settings.emergency_transfer_number,
+        "CRISIS_TRANSFER_NUMBER": settings.crisis_transfer_number,
+        "STAFF_QUEUE_ARN": settings.staff_queue_arn,
     }
 
 

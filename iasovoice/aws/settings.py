@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 PLACEHOLDER_ACCOUNT = "000000000000"
 PLACEHOLDER_UUID = "00000000-0000-0000-0000-000000000000"
 _PLACEHOLDER_MARKERS = (PLACEHOLDER_ACCOUNT, PLACEHOLDER_UUID, "example.org", "+15550000000")
+_QUEUE_ARN = re.compile(
+    r"arn:aws[a-z-]*:connect:[a-z0-9-]+:[0-9]{12}:instance/[0-9a-f-]{36}/queue/[0-9a-f-]{36}"
+)
 
 
 class ConnectSettings(BaseModel):
@@ -66,6 +69,28 @@ class ConnectSettings(BaseModel):
         default=None,
         description="Outbound queue id; Connect needs it or source_phone_number for outbound calls.",
     )
+    emergency_transfer_number: str = Field(
+        default="+15550000000",
+        description=(
+            "E.164 number the flow transfers to when IasoEscalation=emergency: a staffed clinical line "
+            "such as the clinic's nurse triage line. Not 911: Amazon Connect is not an emergency calling "
+            "service (contact_flows/README.md), so the flow also tells the caller to dial 911."
+        ),
+    )
+    crisis_transfer_number: str = Field(
+        default="+15550000000",
+        description=(
+            "E.164 number the flow transfers to when IasoEscalation=crisis (self-harm). In the US, the 988 "
+            "Suicide & Crisis Lifeline; check that your instance can dial the number you choose."
+        ),
+    )
+    staff_queue_arn: str = Field(
+        default=(
+            f"arn:aws:connect:us-east-1:{PLACEHOLDER_ACCOUNT}:instance/{PLACEHOLDER_UUID}"
+            f"/queue/{PLACEHOLDER_UUID}"
+        ),
+        description="ARN of the clinic staff queue the flow transfers to when IasoEscalation=staff.",
+    )
 
     @field_validator("websocket_url")
     @classmethod
@@ -75,11 +100,22 @@ class ConnectSettings(BaseModel):
             raise ValueError(f"websocket_url must start with wss:// (got {value!r})")
         return value.rstrip("/")
 
-    @field_validator("source_phone_number")
+    @field_validator("source_phone_number", "emergency_transfer_number", "crisis_transfer_number")
     @classmethod
-    def _e164(cls, value: str) -> str:
+    def _e164(cls, value: str, info: ValidationInfo) -> str:
         if not re.fullmatch(r"\+[1-9]\d{6,14}", value):
-            raise ValueError(f"source_phone_number must be E.164 like +15551234567 (got {value!r})")
+            raise ValueError(f"{info.field_name} must be E.164 like +15551234567 (got {value!r})")
+        return value
+
+    @field_validator("staff_queue_arn")
+    @classmethod
+    def _queue_arn(cls, value: str) -> str:
+        """The queue's full ARN (as the flow designer exports a Set working queue block), not its id."""
+        if not _QUEUE_ARN.fullmatch(value):
+            raise ValueError(
+                "staff_queue_arn must be a queue ARN like "
+                f"arn:aws:connect:REGION:ACCOUNT:instance/INSTANCE_ID/queue/QUEUE_ID (got {value!r})"
+            )
         return value
 
     def placeholder_fields(self) -> list[str]:

@@ -8,9 +8,11 @@ a whole call on a fake clock and assert the exact sequence of actions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+
+from iasovoice.dialogue.turn import DialogueTurn
 
 # ---------------------------------------------------------------------------------------------- events
 
@@ -95,6 +97,24 @@ class DtmfReceived:
 
 
 @dataclass(frozen=True)
+class DialogueResolved:
+    """Rasa's answer to one caller utterance (intent, slots, what to say or whom to hand the turn to)."""
+
+    utterance_id: str
+    turn: DialogueTurn
+    now: float
+
+
+@dataclass(frozen=True)
+class DialogueUnavailable:
+    """Rasa could not answer in time (down, slow, erroring): the turn goes on with the rules and the LLM."""
+
+    utterance_id: str
+    reason: str
+    now: float
+
+
+@dataclass(frozen=True)
 class HangupRequested:
     reason: str
     now: float
@@ -108,7 +128,8 @@ class NoteStored:
 
 Event = (
     CallStarted | AudioReceived | Tick | TranscriptReady | TranscriptionFailed | ReplyTextDelta | ReplyTextDone
-    | ReplyFailed | SpeechReady | SpeechFailed | DtmfReceived | HangupRequested | NoteStored
+    | ReplyFailed | SpeechReady | SpeechFailed | DtmfReceived | DialogueResolved | DialogueUnavailable
+    | HangupRequested | NoteStored
 )
 
 # --------------------------------------------------------------------------------------------- actions
@@ -130,6 +151,31 @@ class GenerateReply:
 
     reply_id: str
     messages: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class InterpretUtterance:
+    """Send one final caller utterance to the dialogue engine (Rasa), the call id as its sender id.
+
+    `trigger` names an external intent instead (an outbound call's opening), with no caller text.
+    """
+
+    utterance_id: str
+    text: str
+    trigger: str | None = None
+
+
+@dataclass(frozen=True)
+class SendTransfer:
+    """Tell the telephony side to hand the call on: `kind` emergency | crisis | staff.
+
+    It goes out as a `transfer` websocket message and, in production, as the contact attribute the
+    Amazon Connect flow branches on.
+    """
+
+    kind: Literal["emergency", "crisis", "staff"]
+    target: str
+    source: str
 
 
 @dataclass(frozen=True)
@@ -169,6 +215,7 @@ class WriteRecords:
     """Store the transcript, then write the SOAP note from it (the call is over)."""
 
     flags: list[str] = field(default_factory=list)
+    slots: dict[str, Any] = field(default_factory=dict)  # the dialogue's slots, into the note verbatim
 
 
 @dataclass(frozen=True)
@@ -177,6 +224,6 @@ class EndCall:
 
 
 Action = (
-    Transcribe | GenerateReply | Synthesize | CancelReply | SendAudio | SendClear | SendTranscript | WriteRecords
-    | EndCall
+    Transcribe | InterpretUtterance | GenerateReply | Synthesize | CancelReply | SendAudio | SendClear
+    | SendTranscript | SendTransfer | WriteRecords | EndCall
 )

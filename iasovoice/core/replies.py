@@ -14,7 +14,7 @@ import numpy as np
 
 from iasovoice.core.sentences import SentenceSplitter
 
-ReplyKind = Literal["greeting", "llm", "scripted"]
+ReplyKind = Literal["greeting", "llm", "scripted", "safety"]
 
 
 @dataclass
@@ -29,6 +29,7 @@ class ReplyHandle:
     text_done: bool = False
     cancelled: bool = False
     recorded: bool = False
+    failed_segments: int = 0  # segments whose speech failed: the caller did not hear them
 
     def add_segment(self, text: str) -> int:
         self.segment_texts.append(text)
@@ -37,6 +38,8 @@ class ReplyHandle:
     def segment_ready(self, segment: int, samples: np.ndarray | None) -> list[np.ndarray]:
         """Store a synthesized segment (None = failed) and return those now playable in order."""
         self.ready[segment] = samples
+        if samples is None:
+            self.failed_segments += 1
         playable: list[np.ndarray] = []
         while self.next_to_queue in self.ready:
             audio = self.ready.pop(self.next_to_queue)

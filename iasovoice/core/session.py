@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import deque
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from iasovoice.audio.pcm import frame_samples
 from iasovoice.core import events as ev
-from iasovoice.core.dialogue import DialogueState, LLMReply, ScriptedReply
+from iasovoice.core.dialogue import DialogueState, LLMReply, ReplyPlan, SafetyKind, ScriptedReply
 from iasovoice.core.playout import Playout
 from iasovoice.core.replies import ReplyHandle, ReplyKind
 from iasovoice.core.turns import SpeechOnset, TurnDetector, TurnSettings, Utterance
+from iasovoice.dialogue import safety_rules
 from iasovoice.jitter import JitterBuffer, JitterStats
 from iasovoice.notes.schema import TranscriptTurn
 from iasovoice.vad.base import VoiceActivityDetector
@@ -30,6 +33,29 @@ FAILURE_REPLY = (
     "I'm sorry, I'm having trouble on my side. Someone from the clinic will call you back shortly."
 )
 _SPEAKABLE = re.compile(r"[A-Za-z0-9]")
+# Flags on the note: `*_detected` when a layer escalates, `*_given` once the script's audio has played.
+DETECTED_FLAG: dict[SafetyKind, str] = {"emergency": "emergency_detected", "crisis": "crisis_detected"}
+GIVEN_FLAG: dict[SafetyKind, str] = {"emergency": "emergency_message_given", "crisis": "crisis_line_given"}
+INCOMPLETE_FLAG: dict[SafetyKind, str] = {
+    "emergency": "emergency_message_incomplete", "crisis": "crisis_line_incomplete"
+}
+
+
+@dataclass(frozen=True)
+class SafetySettings:
+    """The fixed safety scripts and transfer targets (configs: `dialogue.safety`)."""
+
+    emergency_message: str
+    crisis_message: str
+    emergency_target: str = "emergency_services"
+    crisis_target: str = "crisis_line"
+    staff_target: str = "staff"
+
+    def message(self, kind: SafetyKind) -> str:
+        return self.emergency_message if kind == "emergency" else self.crisis_message
+
+    def target(self, kind: Literal["emergency", "crisis", "staff"]) -> str:
+        return {"emergency": self.emergency_target, "crisis": self.crisis_target}.get(kind, self.staff_target)
 
 
 @dataclass(frozen=True)
@@ -41,6 +67,10 @@ class SessionSettings:
     voice: str = "default"
     system_prompt: str = "You are a helpful medical office phone assistant."
     history_turns: int = 12
+    safety: SafetySettings | None = None  # required: a call without its safety scripts does not start
+    use_dialogue_engine: bool = False  # Rasa answers each utterance (the rules always run first)
+    llm_context: str = "{slots}"
+    opening_trigger: str | None = None  # outbound call: Rasa's external intent that opens it
     turn: TurnSettings = field(default_factory=TurnSettings)
     jitter_max_wait_s: float = 0.06
     playout_lead_ms: int = 120
@@ -60,6 +90,9 @@ class CallSession:
     def __init__(self, settings: SessionSettings, vad: VoiceActivityDetector) -> None:
         if vad.sample_rate != settings.sample_rate:
             raise ValueError(f"VAD runs at {vad.sample_rate} Hz but the call is {settings.sample_rate} Hz")
+        if settings.safety is None:
+            raise ValueError("a call needs its safety scripts (config: dialogue.safety)")
+        self._safety_settings = settings.safety
         self.settings = settings
         self.phase = Phase.NEW
         self._frame_samples = frame_samples(settings.sample_rate, settings.frame_ms)
@@ -67,9 +100,20 @@ class CallSession:
         self._jitter = JitterBuffer(self._frame_samples, max_wait_s=settings.jitter_max_wait_s)
         self._turns = TurnDetector(settings.turn)
         self._playout = Playout(self._frame_samples, settings.frame_ms, settings.playout_lead_ms)
-        self.dialogue = DialogueState(settings.system_prompt, settings.history_turns)
+        self.dialogue = DialogueState(settings.system_prompt, settings.history_turns, settings.llm_context)
         self._reply: ReplyHandle | None = None
-        self._deferred: ScriptedReply | LLMReply | None = None  # waits for a non-interruptible reply
+        # Replies waiting for a non-interruptible one: safety scripts in order (never dropped), then the
+        # newest ordinary plan (an older one is superseded by it).
+        self._safety_queue: deque[ScriptedReply] = deque()
+        self._deferred: ReplyPlan | None = None
+        # Safety scripts started but not yet heard to the end: reply id -> (kind, handle).
+        self._unconfirmed: dict[str, tuple[SafetyKind, ReplyHandle]] = {}
+        self._transfers_sent: set[str] = set()
+        # Caller utterances waiting for Rasa: id -> the escalations already made for it.
+        self._awaiting_dialogue: dict[str, set[SafetyKind]] = {}
+        self._latest_caller_uid: str | None = None
+        self._opening_uid: str | None = None
+        self._last_now = 0.0
         self._reply_count = 0
         self._utterance_count = 0
         # Transcriptions run concurrently; results are committed to the transcript in utterance order.
@@ -93,6 +137,7 @@ class CallSession:
     def handle(self, event: ev.Event) -> list[ev.Action]:
         """Apply one event and return the actions it calls for, audio for the caller last."""
         actions: list[ev.Action] = []
+        self._last_now = getattr(event, "now", self._last_now)
         match event:
             case ev.CallStarted(now=now):
                 actions += self._start(now)
@@ -117,6 +162,8 @@ class CallSession:
                 actions += self._on_speech(rid, seg, None)
             case ev.DtmfReceived(digits=digits):
                 self.dialogue.dtmf += digits
+            case ev.DialogueResolved() | ev.DialogueUnavailable():
+                actions += self._on_dialogue(event)
             case ev.HangupRequested(reason=reason, now=now):
                 actions += self._hangup(reason, now)
             case ev.NoteStored(now=now):
@@ -128,6 +175,8 @@ class CallSession:
             frames = self._playout.release(now)
             if frames:
                 actions.append(ev.SendAudio(frames))
+            if self._unconfirmed:
+                self._confirm_safety_played(now)
         return actions
 
     # ------------------------------------------------------------------------------------- lifecycle
@@ -136,6 +185,15 @@ class CallSession:
             return []
         self.phase = Phase.ACTIVE
         self._started_at = now
+        if self.settings.opening_trigger and self.settings.use_dialogue_engine:
+            # An outbound call opens with Rasa's script for its type (check-in, medication reminder).
+            self._opening_uid = "open"
+            self._awaiting_dialogue[self._opening_uid] = set()
+            self._latest_caller_uid = self._opening_uid
+            return [ev.InterpretUtterance(self._opening_uid, "", trigger=self.settings.opening_trigger)]
+        return self._greet()
+
+    def _greet(self) -> list[ev.Action]:
         return self._start_scripted(
             self.settings.greeting, "greeting", interruptible=self.settings.greeting_interruptible
         )
@@ -164,6 +222,8 @@ class CallSession:
             self._reply.cancelled = True
             actions.append(ev.CancelReply(self._reply.reply_id))
         actions += self._record_agent_turn()
+        self._confirm_safety_played(now)
+        self._mark_unheard_safety()
         self._playout.clear(now)
         self.phase = Phase.ENDING
         return actions + self._maybe_write()
@@ -172,7 +232,7 @@ class CallSession:
         if self.phase != Phase.ENDING or self._pending:
             return []
         self.phase = Phase.WRITING
-        return [ev.WriteRecords(list(self.dialogue.flags))]
+        return [ev.WriteRecords(list(self.dialogue.flags), dict(self.dialogue.slots))]
 
     # ----------------------------------------------------------------------------------- caller audio
     def _drain_jitter(self, now: float) -> list[ev.Action]:
@@ -231,25 +291,141 @@ class CallSession:
         return actions + self._maybe_write()
 
     def _on_caller_text(self, uid: str, text: str) -> list[ev.Action]:
+        """A final caller utterance: the safety rules at once, then Rasa (or the LLM) for the answer."""
         self.dialogue.add_turn(TranscriptTurn(role="caller", text=text, utterance_id=uid))
         actions: list[ev.Action] = [ev.SendTranscript("caller", text, uid)]
         if self.phase != Phase.ACTIVE:
             return actions
-        if self._reply is not None and self._reply.active and self._reply.interruptible:
-            # A newer utterance supersedes a reply still being written for the previous one.
-            self._reply.cancelled = True
-            actions.append(ev.CancelReply(self._reply.reply_id))
-            actions += self._record_agent_turn()
-        plan = self.dialogue.plan_reply(text)
-        if self._reply is not None and self._reply.active:
-            # The greeting or an emergency message is not talked over: answer once it is queued.
-            self._deferred = plan
+        self._latest_caller_uid = uid
+        actions += self._supersede_reply()
+        hit = safety_rules.detect(text)
+        escalated: set[SafetyKind] = set()
+        if hit is not None:
+            self.dialogue.flag(f"rule:{hit.category}")
+            escalated.add(hit.kind)
+            actions += self._escalate(hit.kind, "rules")
+        if self.settings.use_dialogue_engine:
+            # Rasa hears every utterance (its tracker must follow the call), even one already escalated.
+            self._awaiting_dialogue[uid] = escalated
+            return actions + [ev.InterpretUtterance(uid, text)]
+        if escalated:
             return actions
-        return actions + self._start_plan(plan)
+        return actions + self._plan(LLMReply(self.dialogue.chat_messages()))
 
-    def _start_plan(self, plan: ScriptedReply | LLMReply) -> list[ev.Action]:
+    def _supersede_reply(self) -> list[ev.Action]:
+        """A newer utterance supersedes an interruptible reply still being written for an older one."""
+        reply = self._reply
+        if reply is None or not reply.active or not reply.interruptible:
+            return []
+        reply.cancelled = True
+        return [ev.CancelReply(reply.reply_id), *self._record_agent_turn()]
+
+    def _on_dialogue(self, event: ev.DialogueResolved | ev.DialogueUnavailable) -> list[ev.Action]:
+        """Rasa's answer (or its absence) for one utterance: escalate, speak, hand to the LLM, or wait."""
+        uid = event.utterance_id
+        escalated = self._awaiting_dialogue.pop(uid, None)
+        if escalated is None:
+            return []
+        opening = uid == self._opening_uid
+        current = uid == self._latest_caller_uid and self.phase == Phase.ACTIVE
+        actions: list[ev.Action] = []
+        if isinstance(event, ev.DialogueUnavailable):
+            self.dialogue.flag("dialogue_degraded")
+            log.warning("call %s: dialogue engine unavailable (%s); rules and LLM carry the turn",
+                        self.settings.call_id, event.reason)
+            if opening and current:
+                return self._greet()
+            if escalated or not current:
+                return []
+            return self._plan(LLMReply(self.dialogue.chat_messages()))
+        turn = event.turn
+        self.dialogue.update_slots(turn.slots)
+        if turn.intent and not opening:
+            self.dialogue.intents[uid] = turn.intent
+        if turn.escalation is not None and turn.escalation not in escalated and self.phase == Phase.ACTIVE:
+            escalated.add(turn.escalation)
+            actions += self._escalate(turn.escalation, "rasa")
+        if escalated or not current:
+            return actions  # the safety script answers; or a newer utterance is being answered
+        if turn.transfer is not None:
+            actions += self._transfer("staff", "rasa")
+        if turn.responses:
+            interruptible = self.settings.greeting_interruptible if opening else True
+            return actions + self._plan(ScriptedReply(" ".join(turn.responses), interruptible=interruptible))
+        if opening:
+            return actions + self._greet()
+        if turn.transfer is not None and not turn.llm_handoff:
+            return actions
+        return actions + self._plan(LLMReply(self.dialogue.chat_messages()))
+
+    # ---------------------------------------------------------------------------------------- safety
+    def _escalate(self, kind: SafetyKind, source: str) -> list[ev.Action]:
+        """Either layer found an emergency or a crisis: the fixed script, then the transfer.
+
+        The script starts at once unless a non-interruptible reply (the greeting, another safety
+        script) is being produced, in which case it is next; it is never replaced by a later reply.
+        """
+        self.dialogue.flag(DETECTED_FLAG[kind])
+        log.warning("call %s: %s escalation (%s)", self.settings.call_id, kind, source)
+        actions = self._transfer(kind, source)
+        if any(k == kind and not h.fully_queued for k, h in self._unconfirmed.values()) or any(
+            plan.safety == kind for plan in self._safety_queue
+        ):
+            return actions  # the same script is already on its way
+        script = ScriptedReply(self._safety_settings.message(kind), interruptible=False, safety=kind)
+        reply = self._reply
+        if reply is not None and reply.active and not reply.interruptible:
+            self._safety_queue.append(script)
+            return actions
+        if reply is not None and reply.active:
+            reply.cancelled = True
+            actions += [ev.CancelReply(reply.reply_id), *self._record_agent_turn()]
+        if self._playout.clear(self._last_now):
+            actions.append(ev.SendClear())
+        return actions + self._start_plan(script)
+
+    def _transfer(self, kind: Literal["emergency", "crisis", "staff"], source: str) -> list[ev.Action]:
+        if kind in self._transfers_sent:
+            return []
+        self._transfers_sent.add(kind)
+        self.dialogue.flag(f"transfer_requested:{kind}")
+        return [ev.SendTransfer(kind, self._safety_settings.target(kind), source)]
+
+    def _confirm_safety_played(self, now: float) -> None:
+        """Set a script's "given" flag only once its last frame has played, not when it was planned."""
+        for reply_id, (kind, reply) in list(self._unconfirmed.items()):
+            if reply.fully_queued and self._playout.played_out(reply_id, now):
+                del self._unconfirmed[reply_id]
+                self.dialogue.flag(INCOMPLETE_FLAG[kind] if reply.failed_segments else GIVEN_FLAG[kind])
+
+    def _mark_unheard_safety(self) -> None:
+        """At hang-up, a safety script the caller did not hear to the end says so in the transcript."""
+        for reply_id, (kind, _reply) in list(self._unconfirmed.items()):
+            del self._unconfirmed[reply_id]
+            self.dialogue.flag(INCOMPLETE_FLAG[kind])
+            for turn in self.dialogue.turns:
+                if turn.utterance_id == reply_id and turn.role == "agent":
+                    turn.text += " [interrupted: the call ended before this message finished]"
+        for plan in self._safety_queue:
+            self.dialogue.flag(INCOMPLETE_FLAG[plan.safety or "emergency"])
+        self._safety_queue.clear()
+
+    # ------------------------------------------------------------------------------------ replies
+    def _plan(self, plan: ReplyPlan) -> list[ev.Action]:
+        """Start an ordinary reply now, or after the non-interruptible one being produced."""
+        if self._reply is not None and self._reply.active and not self._reply.interruptible:
+            self._deferred = plan  # the greeting or a safety script is not talked over
+            return []
+        return self._supersede_reply() + self._start_plan(plan)
+
+    def _start_plan(self, plan: ReplyPlan) -> list[ev.Action]:
         if isinstance(plan, ScriptedReply):
-            return self._start_scripted(plan.text, "scripted", interruptible=False)
+            if plan.safety is not None:
+                actions = self._start_scripted(plan.text, "safety", interruptible=False)
+                assert self._reply is not None
+                self._unconfirmed[self._reply.reply_id] = (plan.safety, self._reply)
+                return actions
+            return self._start_scripted(plan.text, "scripted", interruptible=plan.interruptible)
         reply = self._new_reply("llm", interruptible=True)
         # History as of now, so a caller turn that came in while the deferred plan waited is included.
         return [ev.GenerateReply(reply.reply_id, self.dialogue.chat_messages())]
@@ -317,14 +493,18 @@ class CallSession:
         if reply is None:
             return []
         for audio in reply.segment_ready(segment, samples):
-            self._playout.enqueue(reply_id, audio)
+            self._playout.enqueue(reply_id, audio, protected=reply.kind == "safety")
         return self._after_queue(reply)
 
     def _after_queue(self, reply: ReplyHandle) -> list[ev.Action]:
         if not reply.fully_queued:
             return []
         actions = self._record_agent_turn()
-        if self._deferred is not None and self.phase == Phase.ACTIVE:
+        if self.phase != Phase.ACTIVE:
+            return actions
+        if self._safety_queue:
+            return actions + self._start_plan(self._safety_queue.popleft())
+        if self._deferred is not None:
             plan, self._deferred = self._deferred, None
             actions += self._start_plan(plan)
         return actions

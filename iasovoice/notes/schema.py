@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -51,6 +51,10 @@ class SoapNote(BaseModel):
     generation_s: float = Field(ge=0)
     schema_version: Literal[1] = 1
     flags: list[str] = Field(default_factory=list)
+    dialogue_slots: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Slots the dialogue engine (Rasa) filled on the call, verbatim: appointment, medication, symptoms.",
+    )
 
     @field_validator("created_at")
     @classmethod

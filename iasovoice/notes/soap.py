@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 from datetime import UTC, datetime
 
 from iasovoice.engines.llm.base import ChatMessage, LLMEngine
@@ -61,13 +62,18 @@ def format_transcript(transcript: list[TranscriptTurn], max_chars: int = MAX_TRA
 
 
 def build_note_messages(
-    transcript: list[TranscriptTurn], patient_context: dict[str, str] | None = None
+    transcript: list[TranscriptTurn],
+    patient_context: dict[str, str] | None = None,
+    dialogue_slots: dict[str, Any] | None = None,
 ) -> list[ChatMessage]:
     """The chat messages that ask a model for a SOAP note of ``transcript``."""
     parts: list[str] = []
     if patient_context:
         context = "\n".join(f"- {key}: {value}" for key, value in patient_context.items())
         parts.append(f"Patient details on file (not said on the call):\n{context}")
+    if dialogue_slots:
+        recorded = "\n".join(f"- {key}: {value}" for key, value in sorted(dialogue_slots.items()))
+        parts.append(f"Details the clinic's dialogue system recorded from the call:\n{recorded}")
     parts.append(f"Call transcript:\n{format_transcript(transcript)}")
     parts.append("Write the SOAP note.")
     return [
@@ -158,6 +164,7 @@ async def generate_note(
     temperature: float,
     patient_context: dict[str, str] | None = None,
     flags: list[str] | None = None,
+    dialogue_slots: dict[str, Any] | None = None,
 ) -> SoapNote:
     """Ask ``engine`` for a note of ``transcript`` and return it validated.
 
@@ -169,7 +176,7 @@ async def generate_note(
         sections = _empty_call_sections()
     else:
         text = await engine.complete(
-            build_note_messages(transcript, patient_context),
+            build_note_messages(transcript, patient_context, dialogue_slots),
             max_tokens=max_tokens,
             temperature=temperature,
         )
@@ -182,4 +189,5 @@ async def generate_note(
         model=model_name,
         generation_s=time.perf_counter() - started,
         flags=list(flags or []),
+        dialogue_slots=dict(dialogue_slots or {}),
     )
