@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -63,10 +64,14 @@ def test_markup_and_csv_examples(tmp_path: Path) -> None:
 
 def test_the_shipped_held_out_split_is_never_trained_on() -> None:
     root = Path(__file__).resolve().parents[1] / "rasa"
-    train = {e.text.lower() for e in load_examples(root / "data" / "nlu")}
+
+    def letters(text: str) -> str:  # "yeah, that's correct" and "yeah thats correct" are one example
+        return re.sub(r"[^a-z]", "", text.lower())
+
+    train = {letters(e.text) for e in load_examples(root / "data" / "nlu")}
     held_out = load_examples(root / "tests" / "nlu")
     assert len(held_out) >= 300
-    assert not [e.text for e in held_out if e.text.lower() in train]
+    assert not [e.text for e in held_out if letters(e.text) in train]
     per_intent: dict[str, int] = {}
     for e in load_examples(root / "data" / "nlu"):
         per_intent[e.intent] = per_intent.get(e.intent, 0) + 1

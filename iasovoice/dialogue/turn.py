@@ -108,4 +108,6 @@ def turn_from_rasa(
 
 
 # Rasa's own bookkeeping slots: not facts about the patient.
-_INTERNAL_SLOTS = frozenset({"requested_slot", "session_started_metadata", "call_type"})
+_INTERNAL_SLOTS = frozenset({
+    "requested_slot", "session_started_metadata", "call_type", "appointment_date_spoken", "appointment_time_spoken",
+})
