@@ -27,6 +27,63 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class AuthConfig(_Section):
+    """Who may open `/connect/{call_id}` and read `/calls/{call_id}/…`: signed, expiring, per-call JWTs.
+
+    Secure by default (HS256 with the secret in $IASOVOICE_CALL_SECRET): switching auth off takes two
+    explicit keys, because an open gateway lets anyone who reaches the port open calls and read notes.
+    The checks themselves live in `gateway/auth.py`; docs/security.md says what an operator sets.
+    """
+
+    mode: Literal["jwt-hs256", "jwt-rs256", "off"] = Field(
+        "jwt-hs256",
+        description=(
+            "jwt-hs256: tokens signed with a shared secret (`secret_env`); jwt-rs256: signed with a private key "
+            "the gateway never holds, checked with `public_key_file` or `jwks_file`; off: no tokens (needs "
+            "`allow_unauthenticated: true`)."
+        ),
+    )
+    secret_env: str | None = Field(
+        "IASOVOICE_CALL_SECRET", description="jwt-hs256: env var holding the shared secret (at least 32 bytes)."
+    )
+    public_key_file: str | None = Field(None, description="jwt-rs256: PEM file with the RSA public key.")
+    jwks_file: str | None = Field(
+        None,
+        description=(
+            "jwt-rs256: local JWKS JSON file (never fetched over the network); keys are picked by the token's "
+            "`kid`, and the file is re-read when it changes, so keys rotate without a restart."
+        ),
+    )
+    audience: str | None = Field(None, description="When set, tokens must carry this `aud`.")
+    issuer: str | None = Field(None, description="When set, tokens must carry this `iss`.")
+    leeway_s: float = Field(30.0, ge=0, le=600, description="Clock skew tolerated on `exp`, `nbf` and `iat`.")
+    allow_unauthenticated: bool = Field(
+        False, description="Must be true for `mode: off` (the embedded loopback demo); the gateway then warns at start."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_off(cls, data: Any) -> Any:
+        # YAML 1.1 reads a bare `off` as false; `mode: off` must still mean "off", not a type error.
+        if isinstance(data, dict) and data.get("mode") is False:
+            return {**data, "mode": "off"}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AuthConfig:
+        if self.mode == "off" and not self.allow_unauthenticated:
+            raise ValueError(
+                "mode is off, so anyone who reaches the gateway could open calls and read notes; "
+                "set server.auth.allow_unauthenticated: true to accept that (loopback demos only), "
+                "or choose mode jwt-hs256 / jwt-rs256"
+            )
+        if self.mode == "jwt-hs256" and not self.secret_env:
+            raise ValueError("mode jwt-hs256 needs server.auth.secret_env (the env var holding the secret)")
+        if self.mode == "jwt-rs256" and (self.public_key_file is None) == (self.jwks_file is None):
+            raise ValueError("mode jwt-rs256 needs exactly one of server.auth.public_key_file or server.auth.jwks_file")
+        return self
+
+
 class ServerConfig(_Section):
     host: str = Field("127.0.0.1", description="Interface the websocket gateway binds.")
     port: int = Field(8080, ge=1, le=65535, description="Gateway port (websocket and the note HTTP route).")
@@ -37,8 +94,13 @@ class ServerConfig(_Section):
         40, ge=5, le=200,
         description="How often the gateway exchanges buffered audio with the call actor, in both directions.",
     )
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="Per-call tokens (see AuthConfig).")
     auth_secret_env: str | None = Field(
-        None, description="Env var holding the HMAC secret for `?token=`; null disables auth (embedded only)."
+        None,
+        description=(
+            "Deprecated alias: setting it means `auth.mode: jwt-hs256` with `auth.secret_env` = this env var. "
+            "Kept so existing configs and scripts go on working; use `server.auth`."
+        ),
     )
     actor_call_timeout_s: float = Field(10.0, gt=0, description="A call actor slower than this is treated as lost.")
     transport: Literal["ray", "stream"] = Field(
@@ -49,6 +111,21 @@ class ServerConfig(_Section):
             "call per exchange). See docs/performance.md for what each sustains."
         ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _auth_secret_env_alias(cls, data: Any) -> Any:
+        """`auth_secret_env: X` (the old HMAC key) becomes `auth: {mode: jwt-hs256, secret_env: X}`."""
+        if not isinstance(data, dict) or not data.get("auth_secret_env"):
+            return data
+        auth = data.get("auth") or {}
+        auth = auth.model_dump() if isinstance(auth, BaseModel) else dict(auth)
+        if auth.get("mode") == "jwt-rs256":
+            raise ValueError(
+                "server.auth_secret_env (deprecated) means auth.mode jwt-hs256, which contradicts "
+                "server.auth.mode: jwt-rs256; remove server.auth_secret_env"
+            )
+        return {**data, "auth": {**auth, "mode": "jwt-hs256", "secret_env": data["auth_secret_env"]}}
 
 
 class RayConfig(_Section):
@@ -275,7 +352,7 @@ class RasaConfig(_Section):
         600.0, gt=0, description="Longest `iasovoice serve` waits for training and for Rasa to load its model."
     )
     escalate_confidence: float = Field(
-        0.35, ge=0, le=1,
+        0.5, ge=0, le=1,
         description=(
             "An `emergency` or `self_harm` intent at or above this confidence escalates the call. Low on "
             "purpose: a false alarm costs one sentence, a miss can cost a life (docs/dialogue.md)."

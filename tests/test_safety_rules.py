@@ -340,3 +340,46 @@ def test_fast_enough_for_every_utterance() -> None:
             detect(text)
     per_utterance = (time.perf_counter() - start) / (5 * len(texts))
     assert per_utterance < 1e-3, f"{per_utterance * 1e3:.2f} ms per utterance"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "category"),
+    [
+        # Passive ideation and preparation, as screening questionnaires word them.
+        ("honestly i'm tired of being here", "crisis", "suicide"),
+        ("i can't see any point in going on", "crisis", "suicide"),
+        ("i've been saving up my sleeping pills", "crisis", "suicide"),
+        # Upper GI bleeding: vomit like coffee grounds.
+        ("he threw up something that looked like coffee grounds", "emergency", "bleeding"),
+        # Full-thickness burns: white or leathery skin after a scald.
+        ("she got scalded with hot water and the skin looks waxy and white", "emergency", "burn"),
+        # Diabetic emergencies named by type or by the meter's reading, with an altered state.
+        ("my son is type one and he's confused and sweaty", "emergency", "diabetic"),
+        ("his glucometer reads low and he's acting drunk", "emergency", "diabetic"),
+    ],
+)
+def test_red_flag_phrasings_from_triage_practice(text: str, kind: str, category: str) -> None:
+    hit = detect(text)
+    assert hit is not None and (hit.kind, hit.category) == (kind, category), hit
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["i spilled coffee grounds all over the counter", "i have type one diabetes and need my insulin refilled",
+     "my meter says low sometimes before breakfast", "i'm saving up for new glasses"],
+)
+def test_their_benign_look_alikes_do_not_fire(text: str) -> None:
+    assert detect(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "fires"),
+    [
+        ("it's been ten years since my stroke and i need my annual physical", False),
+        ("i had chest pains three weeks ago and the er said it was anxiety", False),
+        ("i had chest pains three weeks ago and now they're back", True),
+        ("months since my heart attack and tonight my chest is tight again", True),
+    ],
+)
+def test_weeks_ago_and_years_since_are_history_unless_it_is_happening_now(text: str, fires: bool) -> None:
+    assert (detect(text) is not None) is fires

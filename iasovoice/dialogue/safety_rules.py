@@ -180,7 +180,7 @@ _CHEMICAL = _alt(
     "bleach", "chemicals?", "cleaners?", "cleaning (?:product|fluid|liquid|stuff|solution|spray)s?",
     "anti ?freeze", "detergent", "laundry (?:pod|pods|detergent)", "tide pods?",
     "(?:detergent|washing|dishwasher) pods?", "dishwasher (?:tablet|soap|detergent)s?", "dish soap",
-    "button batter(?:y|ies)", "batter(?:y|ies)", "magnets?", "poison", "rat poison", "pesticides?",
+    "button batter(?:y|ies)", "batter(?:y|ies)", "magnets?", "poison(?! (?:ivy|oak|sumac))", "rat poison", "pesticides?",
     "insecticides?", "weed ?killer", "drain cleaner", "lye", "ammonia",
     "gasoline", "petrol", "kerosene", "lamp oil", "lighter fluid", "paint thinner", "turpentine",
     "windshield (?:washer )?fluid", "nail polish remover", "acetone", "methanol", "rubbing alcohol",
@@ -292,13 +292,14 @@ _CATEGORIES: dict[str, _Category] = {
             (r"want (?:it all|everything) to (?:be over|end|stop)|want it (?:all )?to (?:be over|end|"
              r"stop) (?:forever|for good|permanently)"),
             r"(?:i'm|i am) (?:just |such )?a burden|burden (?:on|to) (?:everyone|everybody|my family)",
-            rf"(?:pills|tablets|meds) {_G3}(?:lined up|ready(?! for))",
+            rf"(?:pills|tablets|meds) {_G3}(?:lined up|ready(?! for)|(?:all )?counted out|saved up|stockpiled)",
+            rf"(?:counted|counting|saving|saved|stockpil\w*|hoard\w*) (?:out |up )?(?:all )?{_G2}(?:pills|tablets|meds)",
             (r"(?:know|knows|planned|figured out) (?:exactly )?how (?:i'm|i am|i'd|i would|i'll|"
              r"to) (?:going to |gonna )?do it"),
             rf"(?:use|using) (?:it|a knife|the knife|a gun|the gun) on {_SELF}",
             r"goodbye forever|said goodbye to (?:everyone|everybody)|suicide note|goodbye (?:note|letter)s?",
             rf"giv\w* away {_POSS} (?:stuff|things|belongings|possessions)",
-            r"tired of (?:being alive|life)",
+            r"tired of (?:being alive|life|living|being here|existing)",
             r"(?:no one|nobody) (?:would|will) miss me|(?:no one|nobody) cares if i live or die",
             r"think\w* about (?:death|dying) (?:all the time|constantly|every day|a lot)",
             rf"what i (?:might|could|will|would) do to {_SELF}",
@@ -308,10 +309,12 @@ _CATEGORIES: dict[str, _Category] = {
              r"keep going|be here any ?more|be around any ?more|wake up(?! early| at| before| so| in| for|"
              r" my| him| her| the))"),
             (r"(?:no|not any) (?:reason|point) (?:for me )?(?:to|in|for) (?:live|living|go on|going on|"
-             r"being alive|be alive|being here|be here)"),
+             r"being alive|be alive|being here|be here|keep going|keep living|carry on|carrying on|continue)"),
             (r"(?:don't|can't) see the point(?: (?:any ?more|of (?:living|life|being alive|going on|"
              r"anything)|in (?:living|life|anything|going on)))"),
             r"(?:what's|what is) the point (?:of|in) (?:even )?(?:living|being (?:here|alive)|life|going on)",
+            (r"(?:don't|can't|couldn't) see (?:any|a|the) (?:reason|point)(?: \S+){0,2} (?:to|in|for|of) "
+             r"(?:live|living|go on|going on|keep going|keep living|carry on|carrying on|being alive|life)"),
             r"(?:life|living)(?: is| isn't|'s)? (?:not|isn't) worth (?:it|living)",
             (r"(?:wish|wished|wishing) (?:(?:i|he|she) (?:wasn't|weren't|was never|had never been)|(?:i'd|"
              r"he'd|she'd) never been) (?:alive|born|here|around)"),
@@ -462,7 +465,7 @@ _CATEGORIES: dict[str, _Category] = {
             r"(?:tight|heavy|crushing|squeezing|sharp|stabbing|painful|aching|tightening) chest",
             (rf"chest and (?:{_POSS} )?(?:left )?(?:arm|arms|jaw|shoulder|back) {_G2}(?:hurt\w*|aches?|"
              rf"aching|pains?)"),
-            r"(?:heart|hard) attacks?" + _NOT_ERRAND,
+            r"(?<!almost gave me a )(?<!nearly gave me a )(?<!almost give me a )(?:heart|hard) attacks?" + _NOT_ERRAND,
             r"cardiac arrest",
             rf"heart {_G2}(?:hurts|hurting|pains?)",
             rf"(?:something(?:'s| is) wrong with|i think it's) {_POSS} heart",
@@ -604,6 +607,7 @@ _CATEGORIES: dict[str, _Category] = {
             rf"blood in {_POSS} (?:vomit|sick|puke)",
             rf"(?:vomit|sick|puke) {_G2}(?:{_BLOOD}|bloody)",
             r"bloody (?:vomit|sick|puke)",
+            r"(?:vomit\w*|puk\w*|throw\w* up|threw up|sick|spit\w* up)(?: \S+){0,8} coffee grounds?",
             rf"(?:a lot of|lots of|so much|loads of|tons of|a pool of|pools of) {_BLOOD}",
             (rf"(?:deep |bad |big |long )?(?:cut|gash|wound|slash\w*|stab\w*) {_G2}(?:on |in |"
              rf"to )?{_POSS} (?:neck|throat|groin|artery)"),
@@ -646,7 +650,8 @@ _CATEGORIES: dict[str, _Category] = {
         "emergency",
         combos=(
             ((r"diabet\w*|(?:blood )?sugar (?:is |was |'s )?(?:really |very |so )?(?:low|high|crashing|"
-              r"dropping)|hypoglyc\w*|insulin"),
+              r"dropping)|hypoglyc\w*|insulin|type (?:one|1)\b|(?:meter|monitor|sensor|glucometer|cgm|dexcom|"
+              r"libre)(?: \S+){0,3} (?:says|said|reads|shows|showing|reading) (?:just )?(?:low|lo|high|hi)\b"),
              (_ALTERED,)),
         ),
     ),
@@ -730,6 +735,8 @@ _CATEGORIES: dict[str, _Category] = {
             (rf"(?:boiling|hot) (?:water|oil|grease) {_G4}(?:all over|over (?:{_POSS} )?(?:face|chest|body|"
              rf"baby|child))"),
             r"smoke inhalation|inhaled (?:a lot of |lots of )?smoke",
+            (r"(?:burn\w*|scald\w*|boiling|hot (?:oil|water|grease)|fire)(?: \S+){0,12} skin (?:is |was |looks |"
+             r"turned |went |gone )?(?:all )?(?:white|waxy|leathery|charred|black|peeling off|coming off)"),
         ),
     ),
     "infection": _Category(
@@ -833,6 +840,7 @@ _YEAR_WORDS = (
 )
 _HISTORY_CUE = re.compile(
     rf"\b(?:in (?:19|20)\d\d|in {_YEAR_WORDS}|(?:\w+ )?(?:years?|months|decades?) (?:ago|back)|"
+    r"(?:\w+ )?(?:weeks?|months?|years?|decades?) since|(?:\w+ )?weeks? ago|"
     r"(?:a )?long time ago|long ago|a while (?:ago|back)|last (?:year|month|summer|winter|spring|fall|autumn|"
     r"christmas)|"
     r"history of|hx of|family history|run(?:s)? in (?:my|the|our|his|her) family|"
