@@ -81,7 +81,6 @@ def _env(config: RasaConfig, threads: int | None) -> dict[str, str]:
     env = dict(os.environ)
     project = resolve_path(config.project_dir)
     env.update({
-        "IASOVOICE_RASA_ACTION_URL": f"http://127.0.0.1:{config.action_port}/webhook",
         "PYTHONPATH": str(project),
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
@@ -215,6 +214,10 @@ class RasaService:
         self.model: Path | None = None
 
     @property
+    def action_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.action_port}/webhook"
+
+    @property
     def token(self) -> str | None:
         name = self.config.auth_token_env
         return os.environ.get(name) if name else None
@@ -238,9 +241,14 @@ class RasaService:
         log_dir = resolve_path(self.config.log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(log_dir, 0o700)  # Rasa's debug logs would carry caller text
+        # The action server's port is per server (tests run several), so its endpoints file is written here.
+        endpoints = log_dir / f"endpoints-{parsed.port or 5005}.yml"
+        endpoints.write_text(
+            (project / "endpoints.yml").read_text().replace("${ACTION_SERVER_URL}", self.action_url)
+        )
         server = [
             str(rasa), "run", "--enable-api", "--model", str(self.model), "--interface", "127.0.0.1",
-            "--port", str(parsed.port or 5005), "--endpoints", "endpoints.yml", "--credentials",
+            "--port", str(parsed.port or 5005), "--endpoints", str(endpoints), "--credentials",
             "credentials.yml", "--cors", "", "--log-file", str(log_dir / "rasa.log"),
         ]
         if self.token:

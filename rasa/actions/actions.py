@@ -47,6 +47,28 @@ APPOINTMENT_SLOTS = (
 )
 
 
+def _candidates(slot_value: Any, tracker: Tracker) -> list[str]:
+    """The extracted value, then the whole utterance: an entity is often a fragment of the answer
+    ("afternoon" out of "three thirty in the afternoon"), and the parsers refuse text with leftovers."""
+    latest = str((tracker.latest_message or {}).get("text") or "")
+    return [text for text in (_text(slot_value), latest.strip()) if text]
+
+
+_REASON_LEAD = ("it's for", "it is for", "it's a", "it is a", "it's", "it is", "just", "for a", "for", "um", "uh")
+
+
+def _reason_text(text: str) -> str:
+    """The reason as the caller said it, without a leading "it's for" / "um" and the final full stop."""
+    reason = text.strip().rstrip(".!?").strip()
+    changed = True
+    while changed:
+        changed = False
+        for lead in _REASON_LEAD:
+            if reason.lower().startswith(lead + " "):
+                reason, changed = reason[len(lead) + 1:].lstrip(", "), True
+    return reason
+
+
 class ValidateAppointmentForm(FormValidationAction):
     def name(self) -> str:
         return "validate_appointment_form"
@@ -54,19 +76,24 @@ class ValidateAppointmentForm(FormValidationAction):
     def validate_appointment_date(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Slots:
-        iso = normalise_date(_text(slot_value), datetime.date.today())
+        today = datetime.date.today()
+        iso = next((d for d in (normalise_date(t, today) for t in _candidates(slot_value, tracker)) if d), None)
         return {"appointment_date": iso, "appointment_date_spoken": spoken_date(iso) if iso else None}
 
     def validate_appointment_time(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Slots:
-        hhmm = normalise_time(_text(slot_value))
+        hhmm = next((t for t in (normalise_time(c) for c in _candidates(slot_value, tracker)) if t), None)
         return {"appointment_time": hhmm, "appointment_time_spoken": spoken_time(hhmm) if hhmm else None}
 
     def validate_appointment_reason(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Slots:
         reason = _text(slot_value)
+        if tracker.get_slot("requested_slot") == "appointment_reason":
+            # Asked for the reason, the whole answer is the reason ("a follow up for my blood pressure"),
+            # not the fragment an entity caught ("follow up").
+            reason = _reason_text(str((tracker.latest_message or {}).get("text") or reason))
         return {"appointment_reason": reason if len(reason) >= 3 else None}
 
 
