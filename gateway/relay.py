@@ -26,6 +26,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from actors.outbound import ExchangeResult
+from gateway import metrics
 from gateway.links import CallLink
 from iasovoice import protocol
 from iasovoice.audio.pcm import array_to_pcm16, frame_samples
@@ -160,8 +161,8 @@ class CallRelay:
                     continue
                 if not await self._on_message(message):
                     break
-        except ConnectionClosed:
-            pass
+        except ConnectionClosed as closed:
+            count_if_oversize(closed)
         finally:
             self._caller_stopped()
 
@@ -191,6 +192,7 @@ class CallRelay:
 
     async def _reject(self, error: ProtocolError) -> None:
         log.info("call %s: rejected a message: %s", self._opt.call_id, error)
+        metrics.count_bad_message(error.kind)
         try:
             await self._ws.send(protocol.error_message("bad_message", str(error)))
             if error.fatal:
@@ -291,6 +293,12 @@ class CallRelay:
             await self._ws.close(1000, "call ended")
         except ConnectionClosed:
             pass
+
+
+def count_if_oversize(closed: ConnectionClosed) -> None:
+    """websockets closes a frame over `max_size` itself (1009); count it as a bad message too."""
+    if closed.sent is not None and closed.sent.code == protocol.CLOSE_TOO_BIG:
+        metrics.count_bad_message("too_large")
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -1,4 +1,4 @@
-"""`iasovoice` command line: serve, call, demo, note (and the AWS commands from iasovoice.aws)."""
+"""`iasovoice` command line: serve, call, demo, note, token (and the AWS commands from iasovoice.aws)."""
 
 from __future__ import annotations
 
@@ -30,14 +30,17 @@ def _http_url(ws_url: str) -> str:
 
 
 def call_token_for(config: AppConfig, call_id: str) -> str | None:
-    """The call's token when the gateway requires one and this shell holds the secret."""
-    env = config.server.auth_secret_env
-    secret = os.environ.get(env) if env else None
-    if not secret:
-        return None
-    from gateway.auth import call_token
+    """The call's token when the gateway takes HS256 tokens and this shell holds the secret.
 
-    return call_token(secret.encode(), call_id)
+    RS256 tokens need the signer's private key, which this command does not hold: pass `--token`
+    (e.g. from `iasovoice token CALL_ID --private-key FILE`).
+    """
+    auth = config.server.auth
+    if auth.mode != "jwt-hs256" or not (auth.secret_env and os.environ.get(auth.secret_env)):
+        return None
+    from gateway.auth import mint_for_config
+
+    return mint_for_config(auth, call_id)
 
 
 def fetch_record(
@@ -71,8 +74,10 @@ async def _serve_forever(config: AppConfig, runtime: Runtime, host: str | None, 
 
 
 def cmd_serve(args: argparse.Namespace, config: AppConfig) -> int:
+    from gateway.auth import TokenVerifier
     from iasovoice.runtime import Runtime
 
+    TokenVerifier(config.server.auth)  # a missing secret or key file fails now, not after the models load
     # Ray is started from the main thread (its signal handlers need it), before the event loop runs.
     runtime = Runtime(config, progress=lambda m: log.info("%s", m))
     try:
@@ -151,14 +156,15 @@ async def _demo(config: AppConfig, runtime: Runtime, out: Path) -> int:
     rate = 8000
     print(f"\nDemo call {call_id}: the caller is real recorded speech ({', '.join(DEMO_TURNS)}),"
           f" streamed in 20 ms frames at real-time pace to {url}\n", flush=True)
-    report = await place_call(url, call_id, demo_turns(rate), rate, on_event=_print_event)
+    token = call_token_for(config, call_id)  # None with the embedded config's auth off
+    report = await place_call(url, call_id, demo_turns(rate), rate, on_event=_print_event, token=token)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_wav(out, report.agent_timeline(), rate)
     latencies = [t.latency_s for t in report.turns if t.latency_s is not None]
     print(f"\nagent audio: {out} ({len(report.agent_audio) * 0.02:.1f} s); barge-in clears: {report.clears}")
     if latencies:
         print(f"voice-to-voice latency per caller turn (s): {', '.join(f'{x:.2f}' for x in latencies)}")
-    note = await asyncio.to_thread(fetch_record, url, call_id)
+    note = await asyncio.to_thread(fetch_record, url, call_id, "note", 10.0, token)
     _print_note(note)
     await gateway.stop()
     return 0 if note is not None else 1
@@ -187,6 +193,21 @@ def cmd_note(args: argparse.Namespace, config: AppConfig) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------ token
+def cmd_token(args: argparse.Namespace, config: AppConfig) -> int:
+    """Print a token that opens one call on a gateway with this config (HS256 secret, or RS256 private key)."""
+    from gateway.auth import mint_for_config
+    from iasovoice.call_ids import InvalidCallIdError, validate_call_id
+
+    try:
+        validate_call_id(args.call_id)
+    except InvalidCallIdError as error:
+        print(f"iasovoice: {error}", file=sys.stderr)
+        return 2
+    print(mint_for_config(config.server.auth, args.call_id, args.ttl, private_key_file=args.private_key, kid=args.kid))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="iasovoice", description=__doc__)
     parser.add_argument("--config", help="app.yaml (default: $IASOVOICE_CONFIG or configs/app.yaml)")
@@ -204,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("files", nargs="+", help="WAV/FLAC files; each is one caller turn (see --split)")
     call.add_argument("--url", default="ws://127.0.0.1:8080")
     call.add_argument("--call-id")
-    call.add_argument("--token", help="per-call token (default: computed from server.auth_secret_env if set)")
+    call.add_argument("--token", help="per-call token (default: minted from server.auth's HS256 secret if set)")
     call.add_argument("--rate", type=int, default=8000, choices=(8000, 16000), help="line sample rate")
     call.add_argument("--split", action="store_true", help="cut each file into turns at its pauses")
     call.add_argument("--out", type=Path, default=Path("out/agent.wav"), help="where to save the agent's audio")
@@ -218,8 +239,16 @@ def build_parser() -> argparse.ArgumentParser:
     note.add_argument("call_id")
     note.add_argument("--url", default="ws://127.0.0.1:8080")
     note.add_argument("--transcript", action="store_true")
-    note.add_argument("--token", help="per-call token (default: computed from server.auth_secret_env if set)")
+    note.add_argument("--token", help="per-call token (default: minted from server.auth's HS256 secret if set)")
     note.set_defaults(handler=cmd_note)
+
+    token = sub.add_parser("token", help="print a signed token (JWT) that opens one call on this config's gateway")
+    token.add_argument("call_id")
+    token.add_argument("--ttl", type=_positive_int, default=3600, metavar="S", help="lifetime in seconds (3600)")
+    token.add_argument("--private-key", metavar="FILE",
+                       help="RSA private key (PEM) that signs for server.auth.mode jwt-rs256; the gateway never holds it")
+    token.add_argument("--kid", help="key id for the token header (jwt-rs256 with a JWKS file of several keys)")
+    token.set_defaults(handler=cmd_token)
 
     try:
         from iasovoice.aws.commands import register
@@ -237,6 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         register_loadtest(sub)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

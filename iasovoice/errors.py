@@ -33,11 +33,13 @@ class ProtocolError(IasoVoiceError):
 
     `close_code` is the WebSocket close code the gateway uses when the error is fatal for the
     connection (RFC 6455: 1003 unsupported data, 1007 invalid payload, 1008 policy, 1009 too big).
+    `kind` is a short fixed label (never client text) the gateway counts by in its metrics.
     """
 
-    def __init__(self, message: str, close_code: int = 1007, fatal: bool = False) -> None:
+    def __init__(self, message: str, close_code: int = 1007, fatal: bool = False, kind: str = "invalid") -> None:
         self.close_code = close_code
         self.fatal = fatal
+        self.kind = kind
         super().__init__(message)
 
 

@@ -35,6 +35,11 @@ _DTMF_RE = re.compile(r"[0-9*#A-D]+")
 CLOSE_UNSUPPORTED = 1003
 CLOSE_INVALID = 1007
 CLOSE_TOO_BIG = 1009
+# The fixed `ProtocolError.kind` labels parse_client_message raises (the gateway's bad-message metric).
+BAD_MESSAGE_KINDS: tuple[str, ...] = (
+    "binary_frame", "not_json", "not_object", "no_type", "unknown_type", "bad_audio", "bad_base64",
+    "too_large", "bad_metadata", "unsupported_rate", "unsupported_encoding", "bad_dtmf",
+)
 
 
 @dataclass(frozen=True)
@@ -63,13 +68,14 @@ def parse_client_message(raw: str | bytes, *, max_audio_bytes: int) -> ClientMes
         raise ProtocolError(
             "binary websocket frames are not supported; send JSON text frames with base64 audio",
             close_code=CLOSE_UNSUPPORTED,
+            kind="binary_frame",
         )
     try:
         msg = json.loads(raw)
     except (json.JSONDecodeError, RecursionError) as exc:
-        raise ProtocolError(f"message is not valid JSON: {exc}") from None
+        raise ProtocolError(f"message is not valid JSON: {exc}", kind="not_json") from None
     if not isinstance(msg, dict):
-        raise ProtocolError(f"message must be a JSON object, got {type(msg).__name__}")
+        raise ProtocolError(f"message must be a JSON object, got {type(msg).__name__}", kind="not_object")
     kind = msg.get("type")
     if kind == "audio":
         return _parse_audio(msg, max_audio_bytes)
@@ -78,32 +84,39 @@ def parse_client_message(raw: str | bytes, *, max_audio_bytes: int) -> ClientMes
     if kind == "dtmf":
         return _parse_dtmf(msg)
     if kind is None:
-        raise ProtocolError(f'message has no "type"; expected one of {", ".join(CLIENT_TYPES)}')
-    raise ProtocolError(f"unknown message type {kind!r}; expected one of {', '.join(CLIENT_TYPES)}")
+        raise ProtocolError(f'message has no "type"; expected one of {", ".join(CLIENT_TYPES)}', kind="no_type")
+    raise ProtocolError(
+        f"unknown message type {kind!r}; expected one of {', '.join(CLIENT_TYPES)}", kind="unknown_type"
+    )
 
 
 def _parse_audio(msg: dict[str, Any], max_audio_bytes: int) -> AudioMessage:
     rate, encoding = _parse_metadata(msg.get("metadata"))
     seq = msg.get("seq")
     if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)):
-        raise ProtocolError(f'audio "seq" must be an integer, got {seq!r}')
+        raise ProtocolError(f'audio "seq" must be an integer, got {seq!r}', kind="bad_audio")
     data = msg.get("data")
     if not isinstance(data, str) or not data:
-        raise ProtocolError('audio message needs a non-empty base64 string in "data"')
+        raise ProtocolError('audio message needs a non-empty base64 string in "data"', kind="bad_audio")
     # Reject before decoding so an oversized payload costs nothing (base64 is 4 chars per 3 bytes).
     if (len(data) // 4) * 3 > max_audio_bytes + 2:
-        raise ProtocolError(f"audio payload exceeds {max_audio_bytes} bytes", close_code=CLOSE_TOO_BIG)
+        raise ProtocolError(
+            f"audio payload exceeds {max_audio_bytes} bytes", close_code=CLOSE_TOO_BIG, kind="too_large"
+        )
     try:
         payload = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ProtocolError(f'audio "data" is not valid base64: {exc}') from None
+        raise ProtocolError(f'audio "data" is not valid base64: {exc}', kind="bad_base64") from None
     if len(payload) > max_audio_bytes:
         raise ProtocolError(
-            f"audio payload of {len(payload)} bytes exceeds {max_audio_bytes} bytes", close_code=CLOSE_TOO_BIG
+            f"audio payload of {len(payload)} bytes exceeds {max_audio_bytes} bytes", close_code=CLOSE_TOO_BIG,
+            kind="too_large",
         )
     if encoding == "pcm":
         if len(payload) % 2:
-            raise ProtocolError(f"16-bit PCM audio needs an even byte count, got {len(payload)} bytes")
+            raise ProtocolError(
+                f"16-bit PCM audio needs an even byte count, got {len(payload)} bytes", kind="bad_audio"
+            )
         samples = pcm16_to_array(payload)
     else:
         samples = mulaw_decode(payload)
@@ -114,7 +127,7 @@ def _parse_metadata(meta: Any) -> tuple[int, str]:
     if meta is None:
         return DEFAULT_SAMPLE_RATE, "pcm"
     if not isinstance(meta, dict):
-        raise ProtocolError(f'audio "metadata" must be an object, got {type(meta).__name__}')
+        raise ProtocolError(f'audio "metadata" must be an object, got {type(meta).__name__}', kind="bad_metadata")
     rate = meta.get("sampleRate", DEFAULT_SAMPLE_RATE)
     if isinstance(rate, bool) or rate not in SUPPORTED_RATES:
         accepted = " or ".join(str(r) for r in SUPPORTED_RATES)
@@ -122,6 +135,7 @@ def _parse_metadata(meta: Any) -> tuple[int, str]:
             f"unsupported sampleRate {rate!r} Hz; accepted rates are {accepted} Hz",
             close_code=CLOSE_UNSUPPORTED,
             fatal=True,
+            kind="unsupported_rate",
         )
     encoding = meta.get("encoding", "pcm")
     enc = encoding.lower() if isinstance(encoding, str) else encoding
@@ -130,6 +144,7 @@ def _parse_metadata(meta: Any) -> tuple[int, str]:
             f"unsupported audio encoding {encoding!r}; accepted encodings are {', '.join(ENCODINGS)}",
             close_code=CLOSE_UNSUPPORTED,
             fatal=True,
+            kind="unsupported_encoding",
         )
     return int(rate), "mulaw" if enc == "ulaw" else enc
 
@@ -137,12 +152,12 @@ def _parse_metadata(meta: Any) -> tuple[int, str]:
 def _parse_dtmf(msg: dict[str, Any]) -> DtmfMessage:
     digits = msg.get("digits")
     if not isinstance(digits, str) or not digits:
-        raise ProtocolError('dtmf message needs a non-empty string in "digits"')
+        raise ProtocolError('dtmf message needs a non-empty string in "digits"', kind="bad_dtmf")
     if len(digits) > MAX_DTMF_DIGITS:
-        raise ProtocolError(f'dtmf "digits" is longer than {MAX_DTMF_DIGITS} characters')
+        raise ProtocolError(f'dtmf "digits" is longer than {MAX_DTMF_DIGITS} characters', kind="bad_dtmf")
     norm = digits.upper()
     if not _DTMF_RE.fullmatch(norm):
-        raise ProtocolError(f'dtmf "digits" {digits!r} may only contain 0-9 * # A B C D')
+        raise ProtocolError(f'dtmf "digits" {digits!r} may only contain 0-9 * # A B C D', kind="bad_dtmf")
     return DtmfMessage(norm)
 
 

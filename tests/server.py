@@ -1,7 +1,7 @@
 """A real IasoVoice server for end-to-end tests: `iasovoice serve` in a subprocess on a free port.
 
 Real local Ray, real Serve deployments with the packaged Whisper and LLM weights, real Piper TTS and the
-real encrypted store (in a temporary directory). Token auth is on, as in production.
+real encrypted store (in a temporary directory). Token auth is on (HS256 JWTs), as in production.
 """
 
 from __future__ import annotations
@@ -17,8 +17,14 @@ from pathlib import Path
 from gateway.auth import call_token
 from iasovoice.serverproc import ServerStartError, free_port, launch, log_tail, stop, wait_healthy
 
-SECRET = "e2e-test-secret"
+SECRET = "e2e-test-secret-of-at-least-32-bytes"  # HS256 secrets under 32 bytes are refused
 SECRET_ENV = "IASOVOICE_TEST_CALL_SECRET"
+# Overrides for a server that tests the gateway, not the models: constant-time stand-in engines, no Rasa,
+# and the echo-test call mode (no greeting, VAD or engines: each caller frame comes back as agent audio).
+STANDIN_ECHO = [
+    "asr.engine=standin", "llm.engine=standin", "tts.engine=standin", "asr.num_cpus=0", "llm.num_cpus=0",
+    "vad.engine=energy", "dialogue.engine=rules", "call.loopback=true", "call.pool_size=1",
+]
 
 
 @dataclass
@@ -69,7 +75,8 @@ def start_server(root: Path, extra: list[str] | None = None, timeout_s: float = 
     log_path = root / "server.log"
     overrides = [
         f"server.port={port}",
-        f"server.auth_secret_env={SECRET_ENV}",
+        "server.auth.mode=jwt-hs256",
+        f"server.auth.secret_env={SECRET_ENV}",
         f"storage.local.root={root / 'calls'}",
         f"storage.local.key_file={root / 'storage.key'}",
         f"metrics.local_path={root / 'metrics.jsonl'}",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.auth import call_token, verify_call_token
+from gateway.auth import TokenRejected, TokenVerifier, call_token
 from gateway.routes import route, valid_call_id
+from iasovoice.config import AuthConfig
 from iasovoice.core.dialogue import DialogueState
 from iasovoice.core.sentences import SentenceSplitter
 from iasovoice.notes.schema import TranscriptTurn
@@ -49,18 +50,30 @@ def test_routes() -> None:
     assert (note.kind, note.call_id, note.record, note.query) == ("record", "abc", "note", {"token": "x"})
     assert route("/calls/abc/transcript").record == "transcript"
     assert route("/healthz").kind == "health"
-    assert route("/connect/").kind == "unknown"
+    assert route("/connect/").call_id == ""  # routed as a call, so the empty id gets the call-id 400
+    assert route("/metrics").kind == "metrics" and route("/readyz").kind == "ready"
+    assert route("/nope").kind == "unknown"
     assert valid_call_id("7c1b5a3e-2d4f-4e8a-9b6c-0123456789ab")
     assert not valid_call_id("..") and not valid_call_id("a/b") and not valid_call_id("x" * 129)
 
 
 def test_call_tokens() -> None:
-    token = call_token(b"secret", "call-1")
-    assert verify_call_token(b"secret", "call-1", token)
-    assert not verify_call_token(b"secret", "call-2", token)
-    assert not verify_call_token(b"other", "call-1", token)
-    assert not verify_call_token(b"secret", "call-1", None)
-    assert not verify_call_token(b"secret", "call-1", token[:-1] + ("0" if token[-1] != "0" else "1"))
+    secret = "s" * 32
+    verifier = TokenVerifier(AuthConfig(mode="jwt-hs256", secret_env="S"), {"S": secret})
+    token = call_token(secret.encode(), "call-1")
+    assert verifier.verify("call-1", token)["sub"] == "call-1"
+    head, _, signature = token.rpartition(".")
+    middle = len(signature) // 2
+    tampered = f"{head}.{signature[:middle]}{'A' if signature[middle] != 'A' else 'B'}{signature[middle + 1:]}"
+    for call_id, candidate, reason in [
+        ("call-2", token, "wrong_call"),
+        ("call-1", call_token(b"o" * 32, "call-1"), "bad_signature"),
+        ("call-1", None, "missing"),
+        ("call-1", tampered, "bad_signature"),
+    ]:
+        with pytest.raises(TokenRejected) as rejected:
+            verifier.verify(call_id, candidate)
+        assert rejected.value.reason == reason
 
 
 def test_long_transcripts_keep_opening_and_end_for_the_note() -> None:

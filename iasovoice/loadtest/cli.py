@@ -44,7 +44,8 @@ def register(subparsers: Any) -> None:  # argparse's _SubParsersAction is privat
     p.add_argument("--rate", type=int, default=8000, choices=(8000, 16000), help="line sample rate (default 8000)")
     p.add_argument("--out", type=Path, help="output folder (default out/loadtest-<timestamp>)")
     p.add_argument("--token-secret-env", metavar="NAME",
-                   help="env var with the HMAC secret for per-call tokens (default: server.auth_secret_env)")
+                   help="env var with the HS256 secret for per-call tokens (default: server.auth.secret_env "
+                        "when server.auth.mode is jwt-hs256)")
     p.add_argument("--spawn", action="store_true", help="start `iasovoice serve` for this run and stop it after")
     p.add_argument("--spawn-timeout", type=float, default=600.0, help="seconds to wait for a spawned server")
     p.add_argument("--server-log", type=Path,
@@ -59,17 +60,23 @@ def register(subparsers: Any) -> None:  # argparse's _SubParsersAction is privat
 
 
 def _token_for(args: argparse.Namespace, config: AppConfig) -> TokenFor:
-    """Per-call HMAC tokens when a secret is at hand; none (an open embedded gateway) otherwise."""
+    """Per-call HS256 tokens when a secret is at hand; none (an open embedded gateway) otherwise.
+
+    Each token lives as long as its call can (ramp, talk, note wait, plus margin): the note is fetched
+    with the same token after hang-up.
+    """
     from gateway.auth import call_token
 
-    name = args.token_secret_env or config.server.auth_secret_env
+    auth = config.server.auth
+    name = args.token_secret_env or (auth.secret_env if auth.mode == "jwt-hs256" else None)
     secret = os.environ.get(name) if name else None
     if args.token_secret_env and not secret:
         raise LoadTestError(f"--token-secret-env names ${args.token_secret_env}, but it is not set")
     if not secret:
         return lambda call_id: None
     key = secret.encode()
-    return lambda call_id: call_token(key, call_id)
+    ttl_s = int(args.ramp + args.duration + args.note_timeout) + 3600
+    return lambda call_id: call_token(key, call_id, ttl_s, audience=auth.audience, issuer=auth.issuer)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -113,7 +120,7 @@ def cmd_loadtest(args: argparse.Namespace, config: AppConfig) -> int:
 
             overrides = list(args.overrides or [])
             if args.token_secret_env:
-                overrides.append(f"server.auth_secret_env={args.token_secret_env}")
+                overrides += ["server.auth.mode=jwt-hs256", f"server.auth.secret_env={args.token_secret_env}"]
             server = stack.enter_context(spawned_server(out_dir, args.config, overrides, args.spawn_timeout, say))
             settings = replace(settings, url=server.url)
             server_log = server.log_path

@@ -1,28 +1,20 @@
 """The storage contract for notes and transcripts, which are PHI: encrypted at rest, never logged.
 
 Call ids come from the telephony side (Amazon Connect contact ids) and become file names or S3 keys,
-so they are validated against a strict pattern first: no path separators, no "..", no odd bytes.
+so they are validated first, by the same rule the gateway applies to the URL (`iasovoice/call_ids.py`):
+no path separators, no "..", no odd bytes.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Literal, Protocol, get_args, runtime_checkable
+
+from iasovoice.call_ids import validate_call_id
 
 RecordKind = Literal["note", "transcript"]
 RECORD_KINDS: tuple[str, ...] = get_args(RecordKind)
 
-_CALL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-def validate_call_id(call_id: str) -> str:
-    """Return ``call_id`` if it is safe as a file name and an S3 key segment, else raise ValueError."""
-    if not isinstance(call_id, str) or not _CALL_ID.fullmatch(call_id) or ".." in call_id:
-        raise ValueError(
-            f"invalid call id {call_id!r}: use 1-128 characters from A-Z a-z 0-9 . _ -, "
-            "starting with a letter or digit, without '..'"
-        )
-    return call_id
+__all__ = ["RECORD_KINDS", "CallStore", "RecordKind", "validate_call_id", "validate_kind"]
 
 
 def validate_kind(kind: str) -> RecordKind:
