@@ -34,6 +34,24 @@ def test_a_spoken_response_and_the_slots_come_back_as_a_turn() -> None:
     assert not turn.llm_handoff and turn.escalation is None
 
 
+def test_a_slot_filled_and_reset_in_the_same_turn_still_reaches_the_note() -> None:
+    tracker = {
+        "slots": {"appointment_reason": None, "appointment_date": None},
+        "latest_message": {"intent": {"name": "inform", "confidence": 0.9}},
+        "events": [
+            {"event": "slot", "name": "appointment_date", "value": "2026-12-08"},
+            {"event": "user", "text": "a follow up for my blood pressure"},
+            {"event": "slot", "name": "appointment_reason", "value": "follow up for my blood pressure"},
+            {"event": "slot", "name": "requested_slot", "value": None},
+            {"event": "bot", "text": "Okay, I have requested an appointment."},
+            {"event": "slot", "name": "appointment_reason", "value": None},
+            {"event": "slot", "name": "appointment_date", "value": None},
+        ],
+    }
+    turn = turn_from_rasa([], tracker, 0.5)
+    assert turn.slots == {"appointment_reason": "follow up for my blood pressure"}, "set before this turn: not repeated"
+
+
 def test_signals_hand_the_turn_to_the_llm_or_escalate_or_transfer() -> None:
     assert turn_from_rasa([{"custom": {"iasovoice": "llm_reply"}}], TRACKER, 0.35).llm_handoff
     assert turn_from_rasa([{"custom": {"iasovoice": "escalate", "kind": "crisis"}}], TRACKER, 0.35).escalation == "crisis"

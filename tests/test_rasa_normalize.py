@@ -387,3 +387,12 @@ def test_module_uses_only_the_standard_library() -> None:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             imported.add(node.module.split(".")[0])
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("330 in the afternoon.", "15:30"), ("1015 in the morning", "10:15"), ("at 1230", "12:30"),
+     ("930 am", "09:30"), ("2026", None), ("in 2027", None)],
+)
+def test_times_whisper_writes_as_run_together_digits(text: str, expected: str | None) -> None:
+    assert normalise_time(text) == expected

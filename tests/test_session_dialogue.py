@@ -221,3 +221,14 @@ def test_a_stale_rasa_answer_is_not_spoken_over_a_newer_turn() -> None:
                                                            responses=("Which medication?",)), t.now))
     assert _spoken(fresh) == "Which medication?"
     assert t.session.phase == Phase.ACTIVE
+
+
+def test_an_emergency_said_while_hanging_up_is_flagged_for_the_clinician() -> None:
+    t = Timeline.start(use_dialogue_engine=True)
+    t.speak(recording(SPEECH)[:12000])  # speech cut off by the hang-up
+    actions = t.apply(ev.HangupRequested("caller_hangup", t.now))
+    uid = next(a for a in actions if isinstance(a, ev.Transcribe)).utterance_id
+    actions = t.apply(ev.TranscriptReady(uid, "my chest hurts so bad", t.now))
+    assert "emergency_detected_after_hangup" in t.session.dialogue.flags
+    assert not any(isinstance(a, (ev.Synthesize, ev.SendTransfer)) for a in actions)
+    assert any(isinstance(a, ev.WriteRecords) for a in actions)

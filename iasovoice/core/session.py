@@ -294,11 +294,13 @@ class CallSession:
         """A final caller utterance: the safety rules at once, then Rasa (or the LLM) for the answer."""
         self.dialogue.add_turn(TranscriptTurn(role="caller", text=text, utterance_id=uid))
         actions: list[ev.Action] = [ev.SendTranscript("caller", text, uid)]
+        hit = safety_rules.detect(text)
         if self.phase != Phase.ACTIVE:
+            if hit is not None:  # said as the caller hung up: nobody heard a script, the clinician must know
+                self.dialogue.flag(f"{hit.kind}_detected_after_hangup")
             return actions
         self._latest_caller_uid = uid
         actions += self._supersede_reply()
-        hit = safety_rules.detect(text)
         escalated: set[SafetyKind] = set()
         if hit is not None:
             self.dialogue.flag(f"rule:{hit.category}")

@@ -90,11 +90,7 @@ def turn_from_rasa(
         text = message.get("text")
         if isinstance(text, str) and text.strip():
             responses.append(text.strip())
-    slots = {
-        name: value
-        for name, value in (tracker.get("slots") or {}).items()
-        if value not in (None, [], "") and name not in _INTERNAL_SLOTS
-    }
+    slots = {**_slots_set_this_turn(tracker), **_filled(tracker.get("slots") or {})}
     return DialogueTurn(
         intent=intent.get("name"),
         confidence=float(intent.get("confidence") or 0.0),
@@ -105,6 +101,26 @@ def turn_from_rasa(
         escalation=escalation,
         transfer=transfer,
     )
+
+
+def _filled(slots: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in slots.items() if value not in (None, [], "") and name not in _INTERNAL_SLOTS}
+
+
+def _slots_set_this_turn(tracker: dict[str, Any]) -> dict[str, Any]:
+    """Values slots took since the caller's last message, even if reset before the turn ended.
+
+    A form's last answer and its reset after the confirmation happen in one turn ("...for my blood
+    pressure" -> confirmation -> slots cleared for a second request), so the final slots alone would
+    lose the reason the caller just gave; the note must have it.
+    """
+    events = tracker.get("events") or []
+    last_user = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=-1)
+    found: dict[str, Any] = {}
+    for event in events[last_user + 1:]:
+        if event.get("event") == "slot":
+            found.update(_filled({str(event.get("name")): event.get("value")}))
+    return found
 
 
 # Rasa's own bookkeeping slots: not facts about the patient.

@@ -982,7 +982,13 @@ def normalise_date(text: str, today: dt.date) -> str | None:
     return found.isoformat() if found is not None else None
 
 
+# Whisper writes "three thirty" as "330" and "ten fifteen" as "1015": hour and minutes run together.
+_RUN_TOGETHER_TIME = re.compile(r"\b([1-9]|1[0-2])([0-5]\d)\b")
+
+
 def normalise_time(text: str) -> str | None:
     """`parse_time` as the form stores it: 24-hour "15:30", or None so the form asks again."""
     found = parse_time(text)
+    if found is None and isinstance(text, str) and _RUN_TOGETHER_TIME.search(text):
+        found = parse_time(_RUN_TOGETHER_TIME.sub(r"\1:\2", text))
     return found.strftime("%H:%M") if found is not None else None
