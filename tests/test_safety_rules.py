@@ -383,3 +383,37 @@ def test_their_benign_look_alikes_do_not_fire(text: str) -> None:
 )
 def test_weeks_ago_and_years_since_are_history_unless_it_is_happening_now(text: str, fires: bool) -> None:
     assert (detect(text) is not None) is fires
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "category"),
+    [
+        ("my son has sudden really bad pain in his testicle and he's throwing up", "emergency", "general"),
+        ("grandpa was outside in the cold all night and now he stopped shivering", "emergency", "general"),
+        ("he touched a live wire and got shocked by a power line", "emergency", "trauma"),
+        ("my mother fell in the kitchen and she can't get up", "emergency", "trauma"),
+        ("i have a plan and i'm going to do it tonight", "crisis", "suicide"),
+        ("i wrote letters to my kids last night", "crisis", "suicide"),
+        ("i'm holding a knife and i keep thinking about it", "crisis", "suicide_means"),
+        ("she texted everyone goodbye and won't answer", "crisis", "suicide"),
+        ("i left the car running in the closed garage and i'm sitting in it", "crisis", "suicide"),
+    ],
+)
+def test_categories_a_blind_test_set_showed_missing(text: str, kind: str, category: str) -> None:
+    """Added after the blind split (rasa/tests/nlu_blind) was first scored; worded afresh, not copied."""
+    hit = detect(text)
+    assert hit is not None and (hit.kind, hit.category) == (kind, category), hit
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i nearly had a heart attack when i saw the bill",
+        "i'm drowning in forms for my insurance",
+        "he had a mini stroke years ago and he's been fine he just wanted to ask about aspirin",
+        "i fell asleep on the couch and my neck is stiff",
+        "we made a plan to do it next month when my insurance renews",
+    ],
+)
+def test_more_look_alikes_do_not_fire(text: str) -> None:
+    assert detect(text) is None, detect(text)

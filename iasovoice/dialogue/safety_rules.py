@@ -298,6 +298,13 @@ _CATEGORIES: dict[str, _Category] = {
              r"to) (?:going to |gonna )?do it"),
             rf"(?:use|using) (?:it|a knife|the knife|a gun|the gun) on {_SELF}",
             r"goodbye forever|said goodbye to (?:everyone|everybody)|suicide note|goodbye (?:note|letter)s?",
+            (r"(?:wrote|written|writing|left) (?:letters?|notes?|a letter|a note) (?:to|for) (?:my |his |her )?"
+             r"(?:kids|children|family|wife|husband|parents|mom|dad|son|daughter)"),
+            r"this is (?:my )?goodbye|(?:posted|texted|messaged|sent)(?: \S+){0,6} goodbye",
+            # A plan of one's own, with a time or the act named (C-SSRS: "have you worked out how?").
+            (r"(?:i|i've|i have|i've got) (?:made |got |have |had )?a plan(?: \S+){0,6} (?:end it|kill|die|"
+             r"(?:i'm )?(?:going to|gonna) do it)"),
+            r"(?:started|running|left|turned on) the (?:car|engine)(?: running)? in (?:the|a|my) (?:closed )?garage",
             rf"giv\w* away {_POSS} (?:stuff|things|belongings|possessions)",
             r"tired of (?:being alive|life|living|being here|existing)",
             r"(?:no one|nobody) (?:would|will) miss me|(?:no one|nobody) cares if i live or die",
@@ -331,7 +338,7 @@ _CATEGORIES: dict[str, _Category] = {
         "crisis",
         combos=(
             # A means at hand and the thought of using it: "i've got my dad's gun and i'm thinking about it".
-            (r"guns?|rope|razor|blades?|pills|bridge|ledge",
+            (r"guns?|rope|razor|blades?|knife|knives|pills|bridge|ledge",
              ((r"thinking about (?:it|doing it|using it|ending it|jumping)|going to (?:do it|use it)|"
                r"gonna (?:do it|use it)"),)),
         ),
@@ -465,7 +472,8 @@ _CATEGORIES: dict[str, _Category] = {
             r"(?:tight|heavy|crushing|squeezing|sharp|stabbing|painful|aching|tightening) chest",
             (rf"chest and (?:{_POSS} )?(?:left )?(?:arm|arms|jaw|shoulder|back) {_G2}(?:hurt\w*|aches?|"
              rf"aching|pains?)"),
-            r"(?<!almost gave me a )(?<!nearly gave me a )(?<!almost give me a )(?:heart|hard) attacks?" + _NOT_ERRAND,
+            (r"(?<!almost gave me a )(?<!nearly gave me a )(?<!almost give me a )(?<!nearly had a )"
+             r"(?<!almost had a )(?:heart|hard) attacks?(?! when i (?:saw|heard|got|opened|read))" + _NOT_ERRAND),
             r"cardiac arrest",
             rf"heart {_G2}(?:hurts|hurting|pains?)",
             rf"(?:something(?:'s| is) wrong with|i think it's) {_POSS} heart",
@@ -710,7 +718,12 @@ _CATEGORIES: dict[str, _Category] = {
              rf"scaffold\w*)"),
             r"amputat\w*|severed|cut off (?:my|his|her|their) (?:finger|thumb|hand|toe|arm|leg|foot)",
             r"electrocut\w*|electric(?:al)? shock|struck by lightning",
-            r"drown\w*(?! in (?:paperwork|work|debt|bills))|near drowning",
+            r"(?:shocked|zapped|electrocuted) by (?:a |the )?(?:power ?line|live wire|high voltage|transformer)",
+            (r"(?:fell|fallen|fall|falling)(?: \S+){0,10} (?:can't|couldn't|unable to|too much to) (?:get up|"
+             r"stand(?: up)?|walk|move (?:his|her|my) (?:leg|hip))"),
+            r"hip (?:hurts|is hurting) too much to (?:get up|stand|walk|move)",
+            (r"drown\w*(?! in (?:paperwork|work|debt|bills|forms|emails?|laundry|homework|tasks|"
+             r"appointments))|near drowning"),
             rf"(?:knife|nail|glass|metal|stick|rod) {_G2}(?:stuck|sticking|lodged|embedded) in",
         ),
         negative_symptoms=(
@@ -791,6 +804,14 @@ _CATEGORIES: dict[str, _Category] = {
              r"of (?:laughter|boredom|embarrassment|curiosity|thirst|hunger)|laughing|for)\b)"),
             (r"(?:feel|feels|feeling|think|thinks) (?:like )?(?:i'm|he's|she's) (?:going to|gonna|"
              r"about to) die"),
+            # Hypothermia: the shivering stops as the body gives up; frostbite and exposure.
+            r"hypotherm\w*",
+            r"(?:stopped|isn't|not|no longer|quit) shivering",
+            # Testicular torsion: sudden pain or swelling of a testicle is surgery within hours.
+            r"testic\w* torsion|torsion",
+            (r"(?:testic\w*|scrot\w*|(?:one of )?(?:his|my) balls?)(?: \S+){0,6} (?:swollen|swelling|twisted|"
+             r"(?:really |very |so )?(?:painful|hurts|hurting))|(?:pain|swelling) in (?:his |my |one |a )?"
+             r"(?:testic\w*|scrot\w*)"),
         ),
     ),
 }
@@ -860,7 +881,8 @@ _RECENCY_CUE = re.compile(
     r"\b(?:right now|now|today|tonight|this (?:morning|afternoon|evening|week|time)|currently|at the moment|"
     r"(?:\w+ )?minutes? ago|(?:an?|one|two|three|few|couple of) hours? ago|\d+ (?:hours?|hrs?|mins?) ago|"
     # "just" is recent only before something that happened ("he just collapsed"), not "i just get heartburn".
-    r"just (?:now|\w+ed|took|ate|fell|had|got|went|came|started|began|woke|hit|swallowed|drank|drunk|bit|"
+    # ...but not the caller's own errand: "he's been fine, he just wanted to ask about his aspirin".
+    r"just (?:now|(?!wanted|needed|called|checked|wondered|asked)\w+ed|took|ate|fell|had|got|went|came|started|began|woke|hit|swallowed|drank|drunk|bit|"
     r"broke)|"
     r"again|still|started|starting|starts|won't stop|since(?! (?:my|his|her|their)\b)|suddenly|"
     r"all of a sudden|"
