@@ -391,7 +391,8 @@ def test_module_uses_only_the_standard_library() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("330 in the afternoon.", "15:30"), ("1015 in the morning", "10:15"), ("at 1230", "12:30"),
+    [("330 in the afternoon.", "15:30"), ("3-30 in the afternoon.", "15:30"), ("1015 in the morning", "10:15"),
+     ("at 1230", "12:30"),
      ("930 am", "09:30"), ("2026", None), ("in 2027", None)],
 )
 def test_times_whisper_writes_as_run_together_digits(text: str, expected: str | None) -> None:

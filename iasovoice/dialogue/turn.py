@@ -116,11 +116,20 @@ def _slots_set_this_turn(tracker: dict[str, Any]) -> dict[str, Any]:
     """
     events = tracker.get("events") or []
     last_user = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=-1)
-    found: dict[str, Any] = {}
+    latest: dict[str, Any] = {}
+    resetting = False
     for event in events[last_user + 1:]:
-        if event.get("event") == "slot":
-            found.update(_filled({str(event.get("name")): event.get("value")}))
-    return found
+        if event.get("event") == "action":  # Rasa logs an action, then the events it returned
+            resetting = str(event.get("name") or "").startswith(RESET_ACTION_PREFIX)
+        elif event.get("event") == "slot" and not resetting:
+            # The last value wins: a form first sets the raw answer, then its validator's verdict
+            # (None when the answer was not a time), and the verdict is what counts.
+            latest[str(event.get("name"))] = event.get("value")
+    return _filled(latest)
+
+
+# rasa/actions: the actions that clear a finished request's slots (their values stay on the note).
+RESET_ACTION_PREFIX = "action_reset_"
 
 
 # Rasa's own bookkeeping slots: not facts about the patient.

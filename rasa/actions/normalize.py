@@ -984,11 +984,15 @@ def normalise_date(text: str, today: dt.date) -> str | None:
 
 # Whisper writes "three thirty" as "330" and "ten fifteen" as "1015": hour and minutes run together.
 _RUN_TOGETHER_TIME = re.compile(r"\b([1-9]|1[0-2])([0-5]\d)\b")
+# ...and sometimes as "3-30".
+_HYPHENATED_TIME = re.compile(r"\b([1-9]|1[0-2])-([0-5]\d)\b")
 
 
 def normalise_time(text: str) -> str | None:
     """`parse_time` as the form stores it: 24-hour "15:30", or None so the form asks again."""
     found = parse_time(text)
-    if found is None and isinstance(text, str) and _RUN_TOGETHER_TIME.search(text):
-        found = parse_time(_RUN_TOGETHER_TIME.sub(r"\1:\2", text))
+    if found is None and isinstance(text, str):
+        joined = _HYPHENATED_TIME.sub(r"\1:\2", _RUN_TOGETHER_TIME.sub(r"\1:\2", text))
+        if joined != text:
+            found = parse_time(joined)
     return found.strftime("%H:%M") if found is not None else None
