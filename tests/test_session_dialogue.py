@@ -107,7 +107,7 @@ def test_a_rasa_emergency_the_rules_missed_escalates_within_the_turn() -> None:
 def test_a_crisis_script_is_spoken_in_full_when_the_caller_keeps_talking() -> None:
     """The old single deferred slot let the next reply overwrite a crisis script still waiting for TTS."""
     t = Timeline.start(use_dialogue_engine=True)
-    uid, actions = _utter(t, "i don't want to be alive anymore")
+    _, actions = _utter(t, "i don't want to be alive anymore")
     crisis = [a for a in actions if isinstance(a, ev.Synthesize)]
     assert " ".join(a.text for a in crisis) == safety_settings().crisis_message
     assert "crisis_line_given" not in t.session.dialogue.flags, "planned is not given"
@@ -149,7 +149,7 @@ def test_an_emergency_cuts_off_an_llm_reply_that_is_playing() -> None:
     synth = t.apply(ev.ReplyTextDelta(rid, "Sure. Which medication is it? ", t.now))
     _synthesize_all(t, synth, np.full(40000, 300, dtype=np.int16))  # 5 s of reply
     t.wait(0.4)
-    uid2, actions = _utter(t, "oh no my chest pains are back and spreading to my arm")
+    _, actions = _utter(t, "oh no my chest pains are back and spreading to my arm")
     assert any(isinstance(a, ev.SendTransfer) for a in actions)
     assert any(isinstance(a, ev.SendClear) for a in t.of_type(ev.SendClear))
     assert _spoken(actions) == safety_settings().emergency_message
@@ -181,7 +181,7 @@ def test_a_failed_segment_is_not_counted_as_given() -> None:
 def test_an_emergency_during_the_greeting_plays_right_after_it() -> None:
     t = Timeline.start(greet=False, use_dialogue_engine=True)
     greeting = t.of_type(ev.Synthesize)
-    uid, actions = _utter(t, "i think i'm having a heart attack")
+    _, actions = _utter(t, "i think i'm having a heart attack")
     assert any(isinstance(a, ev.SendTransfer) for a in actions), "the transfer is not held back"
     assert not _spoken(actions), "the greeting's audio is still being made"
     queued = _synthesize_all(t, greeting)

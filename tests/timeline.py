@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from iasovoice.audio.files import load_audio
-from iasovoice.core import events as ev
 from iasovoice.config import load_config
+from iasovoice.core import events as ev
 from iasovoice.core.session import CallSession, SafetySettings, SessionSettings
 from iasovoice.demo_audio import AUDIO_DIR
 from iasovoice.vad.silero import SileroVAD

@@ -60,8 +60,7 @@ def cmd_eval_nlu(args: argparse.Namespace, config: AppConfig) -> int:
     report = score(predictions)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as out:
-        for prediction in predictions:
-            out.write(json.dumps(prediction.as_json(), ensure_ascii=False) + "\n")
+        out.writelines(json.dumps(p.as_json(), ensure_ascii=False) + "\n" for p in predictions)
     print_report(report)
     print(f"\nper-utterance predictions: {args.out}")
     if not args.no_stories:

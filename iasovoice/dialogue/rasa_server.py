@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Self
 from urllib.parse import urlparse
 
 from iasovoice.config import RasaConfig, resolve_path
@@ -99,12 +100,23 @@ def _env(config: RasaConfig, threads: int | None) -> dict[str, str]:
     return env
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM it if IasoVoice dies, so no orphan Rasa holds its port."""
-    with contextlib.suppress(Exception):
+def _load_prctl() -> Callable[..., int] | None:
+    try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+# Bound once here: the child between fork and exec must not import or allocate (other threads may hold locks).
+_PRCTL = _load_prctl()
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it if IasoVoice dies, so no orphan Rasa holds its port."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @contextlib.contextmanager
@@ -141,7 +153,8 @@ def ensure_model(config: RasaConfig, progress: Progress | None = None) -> Path:
         with open(log_file, "w") as out:
             process = subprocess.Popen(
                 command, cwd=project, stdout=out, stderr=subprocess.STDOUT, env=_env(config, None),
-                start_new_session=True, preexec_fn=_die_with_parent,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only a prctl bound before the fork
             )
             try:
                 while process.poll() is None:
@@ -192,7 +205,7 @@ def http_json(url: str, timeout_s: float, token: str | None = None) -> dict[str,
     if token:
         url += ("&" if "?" in url else "?") + f"token={token}"
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - our own loopback URL
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
             body = json.loads(response.read() or b"{}")
             return body if isinstance(body, dict) else {}
     except (urllib.error.URLError, OSError, ValueError):
@@ -265,7 +278,7 @@ class RasaService:
         return subprocess.Popen(
             command, cwd=resolve_path(self.config.project_dir), stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, env=_env(self.config, 1), start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only a prctl bound before the fork
         )
 
     def _supervise(self) -> None:
@@ -319,7 +332,7 @@ class RasaService:
                 out.close()  # type: ignore[attr-defined]
         self._logs.clear()
 
-    def __enter__(self) -> RasaService:
+    def __enter__(self) -> Self:
         self.start()
         self.wait_ready()
         return self

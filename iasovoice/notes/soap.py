@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 
 from iasovoice.engines.llm.base import ChatMessage, LLMEngine
 from iasovoice.notes.schema import SoapNote, SoapSections, TranscriptTurn
