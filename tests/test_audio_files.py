@@ -1,4 +1,4 @@
-"""File loading on the real recordings in ../shared/data/audio (different rates, depths, channels)."""
+"""File loading on the real recordings in data/audio (different rates, depths, channels)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,7 @@ from iasovoice.audio.files import load_audio, write_wav
 from iasovoice.audio.pcm import rms_dbfs
 from iasovoice.audio.resample import resample
 from iasovoice.errors import AudioFormatError
-from tests.paths import SHARED_AUDIO
-
-AUDIO = SHARED_AUDIO
-pytestmark = pytest.mark.skipif(not AUDIO.is_dir(), reason="shared recordings not present")
+from tests.paths import REPO_AUDIO as AUDIO
 
 
 def test_jfk_flac_44k_stereo_24bit_to_16k_mono() -> None:

@@ -21,12 +21,10 @@ from iasovoice.audio.pcm import rms_dbfs, split_frames
 from iasovoice.errors import AudioFormatError, ModelNotFoundError
 from iasovoice.vad import EnergyVAD, SileroVAD, VoiceActivityDetector
 from iasovoice.vad.silero import default_model_path
-from tests.paths import SHARED_AUDIO
+from tests.paths import REPO_AUDIO as AUDIO
 
-AUDIO = SHARED_AUDIO
 OSR = AUDIO / "OSR_us_000_0034_8k.wav"
 LDC = AUDIO / "LDC93S1_8k.wav"
-needs_audio = pytest.mark.skipif(not OSR.is_file(), reason="shared recordings not present")
 needs_silero = pytest.mark.skipif(
     importlib.util.find_spec("silero_vad") is None, reason="silero-vad not installed"
 )
@@ -97,7 +95,6 @@ def test_unsupported_rate_rejected() -> None:
 
 
 @needs_silero
-@needs_audio
 @pytest.mark.parametrize("rate", RATES)
 def test_silero_osr_speech_and_pauses(rate: int) -> None:
     audio8k = load_audio(OSR, 8000)
@@ -121,7 +118,6 @@ def test_silero_osr_speech_and_pauses(rate: int) -> None:
 
 
 @needs_silero
-@needs_audio
 @pytest.mark.parametrize("rate", RATES)
 def test_silero_ldc_utterance(rate: int) -> None:
     p = _probs(SileroVAD(rate), load_audio(LDC, rate))
@@ -162,7 +158,6 @@ def _reference_chunk_probs(path: Path, audio: np.ndarray, rate: int) -> list[flo
 
 
 @needs_silero
-@needs_audio
 @pytest.mark.parametrize("rate", RATES)
 def test_silero_framewise_streaming_equals_chunkwise_reference(rate: int) -> None:
     audio = load_audio(LDC, rate)
@@ -195,7 +190,6 @@ def test_silero_holds_previous_probability_while_chunk_fills() -> None:
         vad(np.zeros((2, 160), dtype=np.int16))
 
 
-@needs_audio
 def test_energy_vad_deterministic_and_on_real_speech() -> None:
     vad = EnergyVAD(8000, threshold_dbfs=-45.0)
     assert isinstance(vad, VoiceActivityDetector)
