@@ -42,6 +42,20 @@ DEFAULT_TTL_S = 3600
 MIN_SECRET_BYTES = 32
 MAX_TOKEN_CHARS = 8192  # a real token is a few hundred characters; do not parse megabytes of header
 ALGORITHMS = {"jwt-hs256": "HS256", "jwt-rs256": "RS256"}
+# PyJWT's errors as rejection reasons, most specific first (some are subclasses of later ones).
+_JWT_REJECTIONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    (jwt.ExpiredSignatureError, "expired"),
+    (jwt.ImmatureSignatureError, "not_yet_valid"),
+    (jwt.InvalidAudienceError, "wrong_audience"),
+    (jwt.InvalidIssuerError, "wrong_issuer"),
+    (jwt.InvalidAlgorithmError, "bad_algorithm"),
+    (jwt.InvalidSignatureError, "bad_signature"),
+    (jwt.DecodeError, "malformed"),
+)
+
+
+def _rejection_reason(error: jwt.PyJWTError) -> str:
+    return next((reason for kind, reason in _JWT_REJECTIONS if isinstance(error, kind)), "invalid")
 
 # Reason label -> the words a client sees (websocket close reason, or the 401 body's "error").
 REJECTION_REASONS: dict[str, str] = {
@@ -330,21 +344,7 @@ class TokenVerifier:
                     "verify_iss": checks.issuer is not None,
                 },
             )
-        except jwt.ExpiredSignatureError:
-            raise TokenRejected("expired") from None
-        except jwt.ImmatureSignatureError:
-            raise TokenRejected("not_yet_valid") from None
         except jwt.MissingRequiredClaimError as error:
             raise TokenRejected("missing_claim", f"token lacks the {error.claim!r} claim") from None
-        except jwt.InvalidAudienceError:
-            raise TokenRejected("wrong_audience") from None
-        except jwt.InvalidIssuerError:
-            raise TokenRejected("wrong_issuer") from None
-        except jwt.InvalidAlgorithmError:
-            raise TokenRejected("bad_algorithm") from None
-        except jwt.InvalidSignatureError:
-            raise TokenRejected("bad_signature") from None
-        except jwt.DecodeError:
-            raise TokenRejected("malformed") from None
-        except jwt.PyJWTError:
-            raise TokenRejected("invalid") from None
+        except jwt.PyJWTError as error:
+            raise TokenRejected(_rejection_reason(error)) from None
