@@ -196,7 +196,7 @@ class CallRelay:
         try:
             await self._ws.send(protocol.error_message("bad_message", str(error)))
             if error.fatal:
-                await self._ws.close(error.close_code, str(error)[:120])
+                await self._ws.close(error.close_code, protocol.close_reason(str(error)))
         except ConnectionClosed:
             pass
 

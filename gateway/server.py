@@ -254,7 +254,7 @@ class Gateway:
                 metrics.count_bad_message(error.kind)
                 await websocket.send(protocol.error_message("bad_message", str(error)))
                 if error.fatal:
-                    await self._close(websocket, error.close_code, str(error)[:120])
+                    await self._close(websocket, error.close_code, protocol.close_reason(str(error)))
                     return None, 0
         audio = next((m for m in messages if isinstance(m, protocol.AudioMessage)), None)
         return messages, audio.sample_rate if audio else default_rate

@@ -30,6 +30,11 @@ CLIENT_TYPES: tuple[str, ...] = ("audio", "stop", "dtmf")
 SERVER_TYPES: tuple[str, ...] = ("audio", "clear", "transcript", "note_ready", "transfer", "error", "call_ended")
 MAX_DTMF_DIGITS = 64
 _DTMF_RE = re.compile(r"[0-9*#A-D]+")
+# How much of a client's own value an error quotes back: enough to recognise it, never a copy of a
+# megabyte message (the error goes back over the socket and into the gateway's log, once per message).
+MAX_SHOWN_CHARS = 60
+# RFC 6455 caps a close frame's reason at 123 bytes of UTF-8; websockets raises on a longer one.
+MAX_CLOSE_REASON_BYTES = 123
 
 # RFC 6455 close codes.
 CLOSE_UNSUPPORTED = 1003
@@ -72,8 +77,13 @@ def parse_client_message(raw: str | bytes, *, max_audio_bytes: int) -> ClientMes
         )
     try:
         msg = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except json.JSONDecodeError as exc:
         raise ProtocolError(f"message is not valid JSON: {exc}", kind="not_json") from None
+    except RecursionError:
+        raise ProtocolError("message is not valid JSON: nested too deeply", kind="not_json") from None
+    except ValueError:
+        # Python refuses integers over 4300 digits (int_max_str_digits) with a plain ValueError.
+        raise ProtocolError("message is not valid JSON: a number in it is too long", kind="not_json") from None
     if not isinstance(msg, dict):
         raise ProtocolError(f"message must be a JSON object, got {type(msg).__name__}", kind="not_object")
     kind = msg.get("type")
@@ -86,7 +96,7 @@ def parse_client_message(raw: str | bytes, *, max_audio_bytes: int) -> ClientMes
     if kind is None:
         raise ProtocolError(f'message has no "type"; expected one of {", ".join(CLIENT_TYPES)}', kind="no_type")
     raise ProtocolError(
-        f"unknown message type {kind!r}; expected one of {', '.join(CLIENT_TYPES)}", kind="unknown_type"
+        f"unknown message type {_shown(kind)}; expected one of {', '.join(CLIENT_TYPES)}", kind="unknown_type"
     )
 
 
@@ -94,7 +104,7 @@ def _parse_audio(msg: dict[str, Any], max_audio_bytes: int) -> AudioMessage:
     rate, encoding = _parse_metadata(msg.get("metadata"))
     seq = msg.get("seq")
     if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)):
-        raise ProtocolError(f'audio "seq" must be an integer, got {seq!r}', kind="bad_audio")
+        raise ProtocolError(f'audio "seq" must be an integer, got {_shown(seq)}', kind="bad_audio")
     data = msg.get("data")
     if not isinstance(data, str) or not data:
         raise ProtocolError('audio message needs a non-empty base64 string in "data"', kind="bad_audio")
@@ -132,7 +142,7 @@ def _parse_metadata(meta: Any) -> tuple[int, str]:
     if isinstance(rate, bool) or rate not in SUPPORTED_RATES:
         accepted = " or ".join(str(r) for r in SUPPORTED_RATES)
         raise ProtocolError(
-            f"unsupported sampleRate {rate!r} Hz; accepted rates are {accepted} Hz",
+            f"unsupported sampleRate {_shown(rate)} Hz; accepted rates are {accepted} Hz",
             close_code=CLOSE_UNSUPPORTED,
             fatal=True,
             kind="unsupported_rate",
@@ -141,7 +151,7 @@ def _parse_metadata(meta: Any) -> tuple[int, str]:
     enc = encoding.lower() if isinstance(encoding, str) else encoding
     if enc not in ENCODINGS:
         raise ProtocolError(
-            f"unsupported audio encoding {encoding!r}; accepted encodings are {', '.join(ENCODINGS)}",
+            f"unsupported audio encoding {_shown(encoding)}; accepted encodings are {', '.join(ENCODINGS)}",
             close_code=CLOSE_UNSUPPORTED,
             fatal=True,
             kind="unsupported_encoding",
@@ -157,8 +167,29 @@ def _parse_dtmf(msg: dict[str, Any]) -> DtmfMessage:
         raise ProtocolError(f'dtmf "digits" is longer than {MAX_DTMF_DIGITS} characters', kind="bad_dtmf")
     norm = digits.upper()
     if not _DTMF_RE.fullmatch(norm):
-        raise ProtocolError(f'dtmf "digits" {digits!r} may only contain 0-9 * # A B C D', kind="bad_dtmf")
+        raise ProtocolError(f'dtmf "digits" {_shown(digits)} may only contain 0-9 * # A B C D', kind="bad_dtmf")
     return DtmfMessage(norm)
+
+
+def _shown(value: Any) -> str:
+    """A client's value as an error quotes it: its repr, cut to MAX_SHOWN_CHARS characters."""
+    try:
+        text = repr(value)
+    except RecursionError:  # JSON nested close to the parser's own limit
+        return f"<a deeply nested {type(value).__name__}>"
+    return text if len(text) <= MAX_SHOWN_CHARS else f"{text[:MAX_SHOWN_CHARS - 1]}…"
+
+
+def close_reason(text: str) -> str:
+    """`text` cut to fit a websocket close frame (123 bytes of UTF-8), never inside a character.
+
+    Error texts quote client values, which may be any Unicode: cutting by characters can leave a
+    reason too long for the frame, and then websockets raises instead of closing.
+    """
+    data = text.encode()
+    if len(data) <= MAX_CLOSE_REASON_BYTES:
+        return text
+    return data[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
 
 
 def _dumps(obj: dict[str, Any]) -> str:

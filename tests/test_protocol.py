@@ -7,16 +7,21 @@ import json
 
 import numpy as np
 import pytest
+from websockets.exceptions import ProtocolError as WebSocketProtocolError
+from websockets.frames import Close, Frame, Opcode
 
 from iasovoice.audio.pcm import array_to_pcm16, mulaw_encode
 from iasovoice.errors import ProtocolError
 from iasovoice.protocol import (
+    MAX_SHOWN_CHARS,
     AudioMessage,
     DtmfMessage,
     StopMessage,
+    _shown,
     audio_message,
     call_ended_message,
     clear_message,
+    close_reason,
     error_message,
     note_ready_message,
     parse_client_message,
@@ -147,6 +152,74 @@ def test_audio_over_limit_rejected_before_and_after_decoding() -> None:
     assert len(parse(audio_json(base64.b64encode(b"\x00" * 100).decode()), 100).samples) == 50
     e = perr(audio_json(base64.b64encode(b"\x00" * 102).decode()), 100)
     assert e.close_code == 1009
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "9" * 4301,
+        '{"type": "audio", "data": "AAAA", "seq": ' + "1" * 5000 + "}",
+        '{"type": "audio", "data": "AAAA", "metadata": {"sampleRate": ' + "8" * 4400 + "}}",
+    ],
+    ids=["bare", "seq", "sampleRate"],
+)
+def test_a_number_too_long_for_python_is_not_json_not_a_crash(raw: str) -> None:
+    """Found by the gateway fuzz: json.loads raises a plain ValueError for ints over 4300 digits, which
+    escaped parse_client_message (1011 and a traceback at the gateway instead of an error message)."""
+    e = perr(raw)
+    assert (e.kind, e.fatal) == ("not_json", False) and "too long" in str(e)
+
+
+def test_json_nested_too_deeply_is_not_json() -> None:
+    e = perr("[" * 100_000 + "]" * 100_000)
+    assert (e.kind, e.fatal) == ("not_json", False) and "nested too deeply" in str(e)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        json.dumps({"type": "x" * 100_000}),
+        audio_json(seq="9" * 100_000),
+        audio_json(metadata={"sampleRate": "é" * 100_000}),
+        audio_json(metadata={"encoding": ["opus"] * 100_000}),
+        json.dumps({"type": "dtmf", "digits": "1x"}).replace("1x", "x" * 60),
+    ],
+    ids=["type", "seq", "sampleRate", "encoding", "dtmf"],
+)
+def test_errors_quote_a_bounded_part_of_the_clients_value(raw: str) -> None:
+    """Found while fuzzing the gateway: errors quoted the client's whole value, so a message up to
+    server.max_message_bytes came back as an error that size, and went into the log, every time."""
+    e = perr(raw)
+    assert len(str(e)) < MAX_SHOWN_CHARS + 120
+    assert "…" in str(e)
+
+
+def test_a_value_too_deep_to_repr_is_quoted_by_its_type() -> None:
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert _shown(deep) == "<a deeply nested list>"
+
+
+@pytest.mark.parametrize(
+    "text", ["é" * 120, "\U0001f600" * 60, "a" * 200, "ok"], ids=["e-acute", "emoji", "ascii", "short"]
+)
+def test_close_reason_fits_a_close_frame(text: str) -> None:
+    """Found while fuzzing the gateway: a fatal error's reason cut to 120 characters was up to 480 bytes
+    (an "é" or emoji sampleRate), over RFC 6455's 123, and websockets raised instead of closing."""
+    reason = close_reason(text)
+    assert len(reason.encode()) <= 123 and text.startswith(reason)
+    _close_frame(reason).check()  # what websockets does before it sends one
+
+
+def test_a_reason_cut_by_characters_does_not_fit() -> None:
+    """Why close_reason cuts bytes: the old `[:120]` cut of a non-ASCII reason is refused by websockets."""
+    with pytest.raises(WebSocketProtocolError, match="control frame too long"):
+        _close_frame(("é" * 200)[:120]).check()
+
+
+def _close_frame(reason: str) -> Frame:
+    return Frame(Opcode.CLOSE, Close(1003, reason).serialize())
 
 
 # --- outbound --------------------------------------------------------------------------------------------
