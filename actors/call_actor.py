@@ -26,7 +26,7 @@ from iasovoice.audio.resample import resample
 from iasovoice.config import AppConfig
 from iasovoice.core import events as ev
 from iasovoice.core.loopback import LoopbackSession
-from iasovoice.core.session import CallSession, SafetySettings, SessionSettings
+from iasovoice.core.session import CallSession, FallbackScripts, Phase, SafetySettings, SessionSettings
 from iasovoice.core.turns import TurnSettings
 from iasovoice.factory import build_vad
 
@@ -58,6 +58,7 @@ def session_settings(
             crisis_target=safety.crisis_target,
             staff_target=safety.staff_target,
         ),
+        scripts=FallbackScripts(**config.call.scripts.model_dump()),
         use_dialogue_engine=config.dialogue.engine == "rasa",
         llm_context=config.dialogue.llm_context,
         opening_trigger=OPENING_TRIGGERS.get((attributes or {}).get("CallType", "")),
@@ -106,16 +107,29 @@ class CallActor:
         self._last_exchange = time.monotonic()
         self._awaiting_first_audio: float | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self._deadlines = config.call.deadlines
+        # Checkpoints: the session's revision last stored, and a wake-up for the one writer task.
+        self._saved_revision = -1
+        self._checkpoint_due = asyncio.Event()
+        self._checkpointer: asyncio.Task[None] | None = None
+        # Set while the caller's socket is gone and the call waits `call.reconnect_grace_s` for it.
+        self._reconnect_wait: asyncio.Task[None] | None = None
 
     # --------------------------------------------------------------------------------- gateway API
     async def ready(self) -> bool:
         return True
 
-    async def bind(self, call_id: str, sample_rate: int, attributes: dict[str, str] | None = None) -> Binding:
-        """Attach this warm actor to a call; idempotent for the same call id (a reconnecting socket)."""
+    async def bind(
+        self, call_id: str, sample_rate: int, attributes: dict[str, str] | None = None, resume: bool = False
+    ) -> Binding:
+        """Attach this warm actor to a call; idempotent for the same call id (a reconnecting socket).
+
+        `resume`: the call's previous actor died; go on from the state it checkpointed to storage.
+        """
         if self._session is not None:
             if call_id != self._call_id:
                 raise RuntimeError("call actor already bound to another call")
+            self._reconnected()
             return self._binding()
         self._call_id = call_id
         self._attributes = dict(attributes or {})
@@ -128,13 +142,35 @@ class CallActor:
         if self._config.server.transport == "stream":
             # Loopback only for a local Ray; on a cluster the gateway may be on another node.
             host = "127.0.0.1" if self._config.ray.address is None else ray.util.get_node_ip_address()
-            self._stream = StreamServer(self, host)
+            self._stream = StreamServer(self, host, self._config.server.stream_tls)  # TLS: docs/security.md
             await self._stream.start()
         self._last_exchange = time.monotonic()
-        self._apply(ev.CallStarted(time.monotonic()))
-        self._watchdog = asyncio.get_running_loop().create_task(self._watch_idle())
+        state = await self._stored_state(call_id) if resume else None
+        if state is not None and isinstance(self._session, CallSession):
+            for action in self._session.resume(state, time.monotonic()):
+                self._execute(action)
+            self._record("CallActorRestarts", 1, "Count")
+            log.warning("call %s resumed on a new call actor (%d turns recovered)", call_id, len(state["turns"]))
+        else:
+            self._apply(ev.CallStarted(time.monotonic()))
+        loop = asyncio.get_running_loop()
+        self._watchdog = loop.create_task(self._watch_idle())
+        if isinstance(self._session, CallSession):
+            self._checkpointer = loop.create_task(self._checkpoint_loop())
+            self._checkpoint_due.set()  # the call exists in storage from its first moment
         log.info("call %s bound (%d Hz, %s)", call_id, sample_rate, self._config.server.transport)
         return self._binding()
+
+    async def _stored_state(self, call_id: str) -> dict[str, Any] | None:
+        try:
+            data = await asyncio.wait_for(self._storage.get.remote(call_id, "state"), self._deadlines.storage_s)
+        except Exception as error:  # noqa: BLE001 - without it the call still goes on, from the start
+            log.error("call %s: reading the stored call state failed: %s", call_id, type(error).__name__)
+            return None
+        if data is None:
+            log.warning("call %s: no stored state to resume from; starting the call again", call_id)
+            return None
+        return json.loads(data)
 
     def _binding(self) -> Binding:
         if self._stream is None:
@@ -170,6 +206,28 @@ class CallActor:
         if self._session is not None:
             self._apply(ev.HangupRequested(reason, time.monotonic()))
 
+    async def connection_lost(self) -> None:
+        """The caller's socket dropped without a close: wait `call.reconnect_grace_s` for a reconnect."""
+        if self._session is None or self._ended.is_set() or self._reconnect_wait is not None:
+            return
+        grace = self._config.call.reconnect_grace_s
+        log.warning("call %s: caller connection lost; holding the call %.0f s for a reconnect", self._call_id, grace)
+        self._reconnect_wait = asyncio.get_running_loop().create_task(self._hang_up_after(grace))
+
+    def _reconnected(self) -> None:
+        if self._reconnect_wait is not None:
+            self._reconnect_wait.cancel()
+            self._reconnect_wait = None
+            self._last_exchange = time.monotonic()
+            log.info("call %s: caller reconnected; the call goes on", self._call_id)
+
+    async def _hang_up_after(self, grace_s: float) -> None:
+        await asyncio.sleep(grace_s)
+        self._reconnect_wait = None
+        if not self._ended.is_set():
+            log.warning("call %s: no reconnect within %.0f s; ending the call", self._call_id, grace_s)
+            self._apply(ev.HangupRequested("connection_lost", time.monotonic()))
+
     async def wait_ended(self, timeout_s: float) -> bool:
         try:
             await asyncio.wait_for(self._ended.wait(), timeout_s)
@@ -181,6 +239,7 @@ class CallActor:
         session = self._session
         return {
             "call_id": self._call_id,
+            "pid": os.getpid(),
             "phase": session.phase if session else "warm",
             "turns": len(session.transcript) if session else 0,
             "barge_ins": session.barge_ins if session else 0,
@@ -197,6 +256,32 @@ class CallActor:
         session = self._require_session()
         for action in session.handle(event):
             self._execute(action)
+        if self._checkpointer is not None and session.revision != self._saved_revision:
+            self._checkpoint_due.set()
+
+    async def _checkpoint_loop(self) -> None:
+        """Store the call's state whenever it changed, one write at a time, the newest state winning.
+
+        Each caller utterance and agent turn is in storage (encrypted) within one write of being
+        recognised, so a replacement actor can go on with the call (`bind(resume=True)`).
+        """
+        session = self._require_session()
+        assert isinstance(session, CallSession)
+        call_id = self._call_id or ""
+        while not self._ended.is_set():
+            await self._checkpoint_due.wait()
+            self._checkpoint_due.clear()
+            if session.phase not in (Phase.NEW, Phase.ACTIVE):
+                return  # hung up: the final transcript record takes over from here
+            revision = session.revision
+            state = json.dumps(session.snapshot(time.monotonic())).encode()
+            try:
+                await asyncio.wait_for(self._storage.put.remote(call_id, "state", state), self._deadlines.storage_s)
+            except Exception as error:  # noqa: BLE001 - retried with the next change; the call goes on
+                log.error("call %s: storing the call state failed: %s", call_id, type(error).__name__)
+                self._deadline_or_error("storage", error)
+                continue
+            self._saved_revision = revision
 
     def _execute(self, action: ev.Action) -> None:
         match action:
@@ -243,14 +328,22 @@ class CallActor:
     def _record(self, name: str, value: float, unit: str) -> None:
         self._metrics.record.remote(name, value, unit)
 
+    def _deadline_or_error(self, step: str, error: BaseException) -> None:
+        """Count a remote step that missed its deadline (`DeadlineExpired_<step>`; errors are counted apart)."""
+        if isinstance(error, TimeoutError):
+            log.warning("call %s: %s missed its deadline (call.deadlines)", self._call_id, step)
+            self._record(f"DeadlineExpired_{step}", 1, "Count")
+
     async def _transcribe(self, action: ev.Transcribe) -> None:
         started = time.monotonic()
         try:
             audio = int16_to_float32(resample(action.samples, action.sample_rate, ASR_RATE))
-            result = await self._models.transcribe.remote(audio)
+            result = await asyncio.wait_for(self._models.transcribe.remote(audio), self._deadlines.asr_s)
         except Exception as error:  # noqa: BLE001 - a failed utterance must not end the call
-            log.warning("call %s: transcription %s failed: %s", self._call_id, action.utterance_id, error)
+            log.warning("call %s: transcription %s failed: %s", self._call_id, action.utterance_id,
+                        type(error).__name__)
             self._record("TranscriptionErrors", 1, "Count")
+            self._deadline_or_error("asr", error)
             self._apply(ev.TranscriptionFailed(action.utterance_id, type(error).__name__, time.monotonic()))
             return
         self._record("TranscriptionLatency", (time.monotonic() - started) * 1000, "Milliseconds")
@@ -277,14 +370,23 @@ class CallActor:
         self._apply(ev.DialogueResolved(action.utterance_id, result, now))
 
     async def _generate(self, reply_id: str, messages: list[dict[str, str]]) -> None:
+        """Stream a reply: its first text within `llm_first_text_s`, all of it within `llm_total_s`."""
+        deadlines = self._deadlines
+        loop = asyncio.get_running_loop()
+        total_deadline = loop.time() + deadlines.llm_total_s
         stream = self._models.stream_reply.remote(messages)
         try:
-            async for ref in stream:
-                self._apply(ev.ReplyTextDelta(reply_id, await ref, time.monotonic()))
+            async with asyncio.timeout(min(deadlines.llm_first_text_s, deadlines.llm_total_s)) as deadline:
+                async for ref in stream:
+                    deadline.reschedule(total_deadline)
+                    self._apply(ev.ReplyTextDelta(reply_id, await ref, time.monotonic()))
         except asyncio.CancelledError:
             ray.cancel(stream)
             raise
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - the caller hears `call.scripts.reply_failed`
+            if isinstance(error, TimeoutError):
+                ray.cancel(stream)
+            self._deadline_or_error("llm", error)
             self._apply(ev.ReplyFailed(reply_id, type(error).__name__, time.monotonic()))
             return
         self._apply(ev.ReplyTextDone(reply_id, time.monotonic()))
@@ -293,9 +395,12 @@ class CallActor:
         session = self._require_session()
         tts = self._tts[hash(self._call_id) % len(self._tts)]
         try:
-            samples = await tts.synthesize.remote(action.text, action.voice, session.settings.sample_rate)
+            samples = await asyncio.wait_for(
+                tts.synthesize.remote(action.text, action.voice, session.settings.sample_rate), self._deadlines.tts_s
+            )
         except Exception as error:  # noqa: BLE001
             log.warning("call %s: TTS failed: %s", self._call_id, type(error).__name__)
+            self._deadline_or_error("tts", error)
             self._apply(ev.SpeechFailed(action.reply_id, action.segment, type(error).__name__, time.monotonic()))
             return
         self._apply(ev.SpeechReady(action.reply_id, action.segment, np.asarray(samples), time.monotonic()))
@@ -308,14 +413,16 @@ class CallActor:
         ok = True
         try:
             record = {"call_id": call_id, "flags": flags, "dialogue_slots": slots, "turns": turns}
-            await self._storage.put.remote(call_id, "transcript", json.dumps(record).encode())
+            await asyncio.wait_for(
+                self._storage.put.remote(call_id, "transcript", json.dumps(record).encode()), self._deadlines.storage_s
+            )
             started = time.monotonic()
             note = await asyncio.wait_for(
                 self._models.write_note.remote(call_id, turns, flags, self._attributes or None, slots or None),
                 self._config.call.note_timeout_s,
             )
             self._record("SOAPGenerationTime", time.monotonic() - started, "Seconds")
-            await self._storage.put.remote(call_id, "note", note)
+            await asyncio.wait_for(self._storage.put.remote(call_id, "note", note), self._deadlines.storage_s)
             self._outbox.append(OutboundItem("note_ready", data={"call_id": call_id}))
             log.info("call %s: note stored", call_id)
         except Exception as error:  # noqa: BLE001 - the transcript is already safe; report and end
@@ -328,8 +435,10 @@ class CallActor:
         self._ended_reason = reason
         self._outbox.append(OutboundItem("ended", data={"reason": reason}))
         self._ended.set()
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        self._checkpoint_due.set()  # lets the checkpoint writer see the end and stop
+        for task in (self._watchdog, self._reconnect_wait):
+            if task is not None:
+                task.cancel()
         self._directory.release.remote(self._call_id)
 
     async def _watch_idle(self) -> None:
@@ -337,6 +446,8 @@ class CallActor:
         limit = self._config.call.idle_hangup_s
         while not self._ended.is_set():
             await asyncio.sleep(min(1.0, limit / 4))
+            if self._reconnect_wait is not None:
+                continue  # the socket is known to be gone; `call.reconnect_grace_s` decides instead
             if time.monotonic() - self._last_exchange > limit and self._session is not None:
                 log.warning("call %s: no gateway traffic for %.0f s; hanging up", self._call_id, limit)
                 self._apply(ev.HangupRequested("gateway_lost", time.monotonic()))

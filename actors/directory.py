@@ -7,6 +7,13 @@ directory only when a socket opens; audio then flows straight to the call actor.
 
 Ray names an actor when it is created, before any call id is known, so the directory is the name
 service: `lookup(call_id)` is the equivalent of `ray.get_actor(name)` for a call.
+
+A call outlives its actor. The directory watches each bound actor (a long `wait_ended` call that Ray
+fails with `RayActorError` when the process dies), frees the dead actor's slot at once and remembers the
+call as orphaned. A claim for that call id within `call.reconnect_grace_s` (the gateway re-claims as
+soon as its link breaks) binds a warm actor with `resume=True`, which goes on from the state the dead
+one checkpointed; if nobody claims it, the directory resumes it itself and hangs it up, so the note is
+still written with every utterance stored before the crash.
 """
 
 from __future__ import annotations
@@ -18,10 +25,11 @@ from typing import Any
 
 import ray
 from ray.actor import ActorHandle
+from ray.exceptions import RayActorError
 
 from actors.outbound import Binding
 from iasovoice.config import AppConfig
-from iasovoice.errors import AtCapacityError
+from iasovoice.errors import AtCapacityError, ShuttingDownError
 from iasovoice.storage.base import validate_call_id
 
 log = logging.getLogger(__name__)
@@ -38,6 +46,14 @@ class CallDirectory:
         self._cold_starts = 0
         self._total_calls = 0
         self._refused = 0
+        self._deaths = 0
+        self._resumed = 0
+        # The sample rate and attributes each live call was claimed with (a resume needs them).
+        self._meta: dict[str, tuple[int, dict[str, str]]] = {}
+        # Calls whose actor died and that wait for a resume: call id -> monotonic time of death.
+        self._orphans: dict[str, float] = {}
+        self._watchers: set[asyncio.Task[None]] = set()
+        self._draining = False
         # Refills start their actors a few at a time; a claim that finds the pool empty does not wait here.
         self._refill_gate = asyncio.Semaphore(config.call.pool_refill_concurrency)
 
@@ -53,21 +69,31 @@ class CallDirectory:
         validate_call_id(call_id)
         if call_id in self._calls:
             actor = self._calls[call_id]
-            return actor, await actor.bind.remote(call_id, sample_rate, attributes)
+            try:
+                return actor, await actor.bind.remote(call_id, sample_rate, attributes)
+            except RayActorError:
+                self._on_death(call_id, actor)  # the gateway saw it first; resume below
         if call_id in self._binding:  # a second socket for a call that is being set up right now
             actor = await asyncio.shield(self._binding[call_id])
             return actor, await actor.bind.remote(call_id, sample_rate, attributes)
+        resume = self._orphans.pop(call_id, None) is not None
+        if self._draining and not resume:
+            raise ShuttingDownError("the server is shutting down; new calls go to another node")
         limit = self._config.call.max_active_calls
-        if limit is not None and len(self._calls) + len(self._binding) >= limit:
+        if not resume and limit is not None and len(self._calls) + len(self._binding) >= limit:
             self._refused += 1
             raise AtCapacityError(f"{limit} calls already active (call.max_active_calls)")
         future: asyncio.Future[ActorHandle] = asyncio.get_running_loop().create_future()
         self._binding[call_id] = future
         try:
-            actor = await self._take_actor()
-            binding = await actor.bind.remote(call_id, sample_rate, attributes)
+            actor, binding = await self._bind_new(call_id, sample_rate, attributes, resume)
             self._calls[call_id] = actor
-            self._total_calls += 1
+            self._meta[call_id] = (sample_rate, dict(attributes or {}))
+            self._watch(call_id, actor)
+            if resume:
+                self._resumed += 1
+            else:
+                self._total_calls += 1
             future.set_result(actor)
         except BaseException as error:
             future.set_exception(error)
@@ -84,6 +110,7 @@ class CallDirectory:
     async def release(self, call_id: str) -> None:
         """The call is over and its records are written: let its process go after a short grace."""
         actor = self._calls.pop(call_id, None)
+        self._meta.pop(call_id, None)
         if actor is None:
             return
         await asyncio.sleep(self._config.call.release_grace_s)
@@ -97,7 +124,89 @@ class CallDirectory:
             "cold_starts": self._cold_starts,
             "total_calls": self._total_calls,
             "refused_at_capacity": self._refused,
+            "actor_deaths": self._deaths,
+            "calls_resumed": self._resumed,
+            "orphaned": len(self._orphans),
         }
+
+    async def drain(self, wait_calls_s: float) -> dict[str, int]:
+        """Shutdown: take no new call, let live ones go on `wait_calls_s`, hang up the rest, and wait
+        for every call's records (transcript and note) before answering, so no note is lost."""
+        self._draining = True
+        loop = asyncio.get_running_loop()
+        live = len(self._calls) + len(self._orphans)
+        deadline = loop.time() + wait_calls_s
+        while self._calls and loop.time() < deadline:
+            await asyncio.sleep(0.2)
+        hung_up = list(self._calls.items())
+        for _call_id, actor in hung_up:
+            actor.hangup.remote("server_shutdown")
+        for call_id in list(self._orphans):  # nobody will come back for these now
+            self._orphans[call_id] = -1.0
+            loop.create_task(self._finalise_unclaimed(call_id, -1.0, wait_s=0.0))
+        deadline = loop.time() + self._config.call.note_timeout_s + 10.0
+        while (self._calls or self._orphans) and loop.time() < deadline:
+            await asyncio.sleep(0.2)
+        left = len(self._calls) + len(self._orphans)
+        if left:
+            log.error("shutdown: %d calls still writing their records after the note timeout", left)
+        return {"live_at_shutdown": live, "hung_up": len(hung_up), "unfinished": left}
+
+    # ------------------------------------------------------------------------------ actor deaths
+    async def _bind_new(
+        self, call_id: str, sample_rate: int, attributes: dict[str, str] | None, resume: bool
+    ) -> tuple[ActorHandle, Binding]:
+        """Bind a warm actor; one that died while it waited in the pool is skipped, not handed out."""
+        for _ in range(3):
+            actor = await self._take_actor()
+            try:
+                return actor, await actor.bind.remote(call_id, sample_rate, attributes, resume)
+            except RayActorError:
+                self._deaths += 1
+                log.error("a warm call actor had died; taking another")
+        raise RuntimeError("three warm call actors in a row were dead")
+
+    def _watch(self, call_id: str, actor: ActorHandle) -> None:
+        task = asyncio.get_running_loop().create_task(self._watch_actor(call_id, actor))
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    async def _watch_actor(self, call_id: str, actor: ActorHandle) -> None:
+        """Ray fails this long call when the actor's process dies: that is how a death is noticed."""
+        while True:
+            try:
+                if await actor.wait_ended.remote(3600.0):
+                    return
+            except RayActorError:
+                self._on_death(call_id, actor)
+                return
+
+    def _on_death(self, call_id: str, actor: ActorHandle) -> None:
+        if self._calls.get(call_id) is not actor:
+            return  # released already (a finished call's actor is killed on purpose), or replaced
+        del self._calls[call_id]
+        self._deaths += 1
+        self._orphans[call_id] = time.monotonic()
+        log.error("call %s: its call actor died; the call can resume for %.0f s",
+                  call_id, self._config.call.reconnect_grace_s)
+        asyncio.get_running_loop().create_task(self._finalise_unclaimed(call_id, self._orphans[call_id]))
+
+    async def _finalise_unclaimed(self, call_id: str, died_at: float, wait_s: float | None = None) -> None:
+        """Nobody resumed the call in time: resume it here and hang it up, so its note is written."""
+        await asyncio.sleep(self._config.call.reconnect_grace_s if wait_s is None else wait_s)
+        if self._orphans.get(call_id) != died_at:
+            return  # resumed by a reconnecting gateway
+        del self._orphans[call_id]
+        sample_rate, attributes = self._meta.get(call_id, (8000, {}))
+        try:
+            actor, _ = await self._bind_new(call_id, sample_rate, attributes, resume=True)
+        except Exception as error:  # noqa: BLE001 - the checkpointed state stays in storage
+            log.error("call %s: could not finalise the orphaned call: %s", call_id, type(error).__name__)
+            return
+        self._calls[call_id] = actor
+        self._resumed += 1
+        self._watch(call_id, actor)
+        await actor.hangup.remote("call_actor_lost")
 
     async def _take_actor(self) -> ActorHandle:
         if self._pool:

@@ -2,7 +2,9 @@
 SOAPGenerationTime, …) buffered and flushed to a local JSON-lines file or to CloudWatch.
 
 Call actors fire-and-forget `record`; a CloudWatch outage must never slow a call, so failures are
-logged and the batch is dropped after a bounded retry.
+logged and the batch is dropped after a bounded retry. The values that feed the gateway's Prometheus
+histograms and counters (iasovoice/metric_series.py) are also folded into cumulative state here, the
+one process every call actor reports to; the gateway's `/metrics` reads it with `series_snapshot`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import ray
 
 from iasovoice.config import MetricsConfig
+from iasovoice.metric_series import SeriesBook
 
 log = logging.getLogger(__name__)
 _CLOUDWATCH_BATCH = 1000  # PutMetricData accepts up to 1000 metric data points per call
@@ -39,13 +42,19 @@ class MetricsActor:
             self._path = metrics_path(config)
             self._path.parent.mkdir(parents=True, exist_ok=True)
         self._flusher: asyncio.Task[None] | None = None
+        self._series = SeriesBook()
 
     async def record(self, name: str, value: float, unit: str = "None", dimensions: dict[str, str] | None = None) -> None:
+        self._series.record(name, value, unit)
         self._buffer.append(
             {"name": name, "value": float(value), "unit": unit, "dimensions": dimensions or {}, "ts": time.time()}
         )
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
+
+    async def series_snapshot(self) -> dict[str, dict[str, Any]]:
+        """The Prometheus histograms and counters fed so far (cumulative), for the gateway's `/metrics`."""
+        return self._series.snapshot()
 
     async def flush(self) -> int:
         batch, self._buffer = self._buffer, []

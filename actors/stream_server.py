@@ -8,6 +8,12 @@ the control plane (claim, bind, DTMF, hang-up) and the actor still owns all call
 
 A stream that breaks without the gateway's bye (gateway crash, network split) is reported to the
 actor at once, which hangs the call up cleanly so the transcript and note are still written.
+
+The socket carries the caller's voice: with `server.stream_tls.mode: tls` it is mutual TLS (the
+gateway must present a certificate from the stream's CA before its hello is even read), and the
+hello token is still required on top, since TLS says "a node of this cluster", the token "the gateway
+that was handed this call". Without TLS the listener is allowed only on loopback or, when the operator
+stated it, a private address (`iasovoice/stream_tls.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from typing import Protocol
 
 from actors import stream_codec as codec
 from actors.outbound import ExchangeResult
+from iasovoice.config import StreamTLSConfig
+from iasovoice.stream_tls import server_context
 
 log = logging.getLogger(__name__)
 HELLO_TIMEOUT_S = 5.0
@@ -36,9 +44,13 @@ class StreamHandler(Protocol):
 class StreamServer:
     """One listener per call: at most one authenticated gateway stream at a time (a new one replaces it)."""
 
-    def __init__(self, handler: StreamHandler, host: str = "127.0.0.1") -> None:
+    def __init__(self, handler: StreamHandler, host: str = "127.0.0.1", tls: StreamTLSConfig | None = None) -> None:
+        """`tls`: the call's `server.stream_tls`; None (tests, benches) is plain TCP, on loopback only."""
         self._handler = handler
         self._host = host
+        # Built (and refused) here, before anything listens: a bad cert file or a clear-text stream on
+        # a public address fails the bind with the config key named.
+        self._ssl = server_context(tls or StreamTLSConfig(), host)
         self.token = secrets.token_bytes(16)
         self._server: asyncio.Server | None = None
         self._current: asyncio.StreamWriter | None = None
@@ -52,7 +64,10 @@ class StreamServer:
 
     async def start(self) -> tuple[str, int]:
         if self._server is None:
-            self._server = await asyncio.start_server(self._serve, self._host, 0, limit=codec.MAX_MESSAGE_BYTES)
+            self._server = await asyncio.start_server(
+                self._serve, self._host, 0, limit=codec.MAX_MESSAGE_BYTES,
+                ssl=self._ssl, ssl_handshake_timeout=HELLO_TIMEOUT_S if self._ssl else None,
+            )
         return self.address
 
     async def close(self) -> None:

@@ -25,6 +25,11 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
+def children(pid: int) -> list[int]:
+    """The live direct children of `pid`."""
+    return _children_map().get(pid, [])
+
+
 def descendants(pid: int) -> list[int]:
     """Every live descendant of `pid` (not `pid` itself)."""
     children = _children_map()

@@ -3,6 +3,9 @@
 `RayLink` makes one Ray actor call per exchange; `StreamLink` uses the direct stream the actor opened
 when bound (`actors/stream_server.py`). Both carry the same `ExchangeResult`, so the relay does not
 know which one it has. `server.transport` picks; docs/performance.md has what each sustains.
+With `server.stream_tls.mode: tls` the stream is mutual TLS (`iasovoice/stream_tls.py`): the gateway
+checks the actor's certificate for `server.stream_tls.server_name`, since actors are reached by a node
+IP that no certificate can name for long, and presents its own.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from ray.actor import ActorHandle
 
 from actors import stream_codec as codec
 from actors.outbound import Binding, ExchangeResult
+from iasovoice.config import StreamTLSConfig
+from iasovoice.stream_tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +58,25 @@ class StreamLink:
         self._broken = False
 
     @classmethod
-    async def connect(cls, address: tuple[str, int], token: bytes, timeout_s: float = 5.0) -> StreamLink:
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(*address, limit=codec.MAX_MESSAGE_BYTES), timeout_s
+    async def connect(
+        cls, address: tuple[str, int], token: bytes, timeout_s: float = 5.0, tls: StreamTLSConfig | None = None
+    ) -> StreamLink:
+        """Connect and send the hello; `tls` is `server.stream_tls` (None or mode off: plain TCP).
+
+        With TLS 1.3 a server that refuses our certificate says so only after the handshake, so that
+        refusal shows up as a LinkError on the first exchange, like a refused token.
+        """
+        context = client_context(tls) if tls is not None else None
+        host, port = address
+        if context is not None and tls is not None:
+            opening = asyncio.open_connection(
+                host, port, limit=codec.MAX_MESSAGE_BYTES, ssl=context, server_hostname=tls.server_name
             )
-        except (OSError, TimeoutError) as error:
+        else:
+            opening = asyncio.open_connection(host, port, limit=codec.MAX_MESSAGE_BYTES)
+        try:
+            reader, writer = await asyncio.wait_for(opening, timeout_s)
+        except (OSError, TimeoutError) as error:  # ssl.SSLError (a certificate refused) is an OSError
             raise LinkError(f"cannot reach the call actor's stream: {type(error).__name__}") from None
         writer.write(codec.frame(codec.HELLO + token))
         return cls(reader, writer)
@@ -91,8 +109,8 @@ class StreamLink:
         self._writer.close()
 
 
-async def open_link(actor: ActorHandle, binding: Binding) -> CallLink:
-    """The link `bind()` asked for: a stream when the actor opened one, else Ray calls."""
+async def open_link(actor: ActorHandle, binding: Binding, tls: StreamTLSConfig) -> CallLink:
+    """The link `bind()` asked for: a stream when the actor opened one (over `tls`), else Ray calls."""
     if binding.stream is not None and binding.token is not None:
-        return await StreamLink.connect(binding.stream, binding.token)
+        return await StreamLink.connect(binding.stream, binding.token, tls=tls)
     return RayLink(actor)

@@ -14,30 +14,37 @@ Who feeds which:
 - `iasovoice_bad_messages_total{kind}`: `gateway/relay.py` and `gateway/server.py`, once per client
   message refused with an `error` reply (`ProtocolError.kind`, see `iasovoice.protocol.BAD_MESSAGE_KINDS`),
   and `too_large` for a websocket frame over `server.max_message_bytes` (closed 1009 by websockets).
-- `iasovoice_transcription_latency_seconds`, `iasovoice_soap_generation_seconds`,
-  `iasovoice_voice_to_voice_seconds` (histograms) and `iasovoice_call_actor_restarts_total` (counter):
-  registered so dashboards and alerts can be written against them now (they read 0); NOTHING FEEDS THEM
-  YET. Their events happen in call actors and Serve replicas, i.e. in other processes: a
-  prometheus_client metric observed there lands in that process's registry, never in this scrape. A
-  feeder must therefore bring the value to the gateway process (e.g. an item of `ExchangeResult` that
-  the relay observes: ASR latency per utterance, note generation time at hang-up, reply onset per
-  turn; restarts seen by the `CallDirectory` through `healthz` stats) and observe it here.
+- `iasovoice_transcription_latency_seconds`, `iasovoice_voice_to_voice_seconds`,
+  `iasovoice_soap_generation_seconds` (histograms) and `iasovoice_call_actor_restarts_total` (counter):
+  call actors, through the metrics IO actor. Their events happen in other processes, where a
+  prometheus_client metric would land in that process's registry and never in this scrape; so call
+  actors `record` them (TranscriptionLatency, ResponseLatency, SOAPGenerationTime, CallActorRestarts),
+  the metrics actor keeps their cumulative state (`iasovoice/metric_series.py`, which also holds the
+  buckets), and each scrape fetches its snapshot and exposes it with `FedSeriesCollector`. When the
+  metrics actor does not answer in time the scrape still serves the gateway's own metrics, without
+  these families (absent, not 0, so a dashboard sees a gap rather than a false counter reset).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     PlatformCollector,
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from gateway.auth import REJECTION_REASONS
+from iasovoice.metric_series import SERIES
 from iasovoice.protocol import BAD_MESSAGE_KINDS
 
 _BAD_MESSAGE_KINDS = (*BAD_MESSAGE_KINDS, "invalid")  # "invalid": a ProtocolError raised without a kind
@@ -61,30 +68,6 @@ BAD_MESSAGES = Counter(
     ["kind"],
     registry=REGISTRY,
 )
-TRANSCRIPTION_LATENCY = Histogram(
-    "iasovoice_transcription_latency_seconds",
-    "End of an utterance to its final transcript (not fed yet; see gateway/metrics.py).",
-    buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0),
-    registry=REGISTRY,
-)
-SOAP_GENERATION = Histogram(
-    "iasovoice_soap_generation_seconds",
-    "Time to write a call's SOAP note after hang-up (not fed yet; see gateway/metrics.py).",
-    buckets=(1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 90.0, 120.0, 180.0, 300.0),
-    registry=REGISTRY,
-)
-VOICE_TO_VOICE = Histogram(
-    "iasovoice_voice_to_voice_seconds",
-    "Caller stops speaking to the first agent audio of the reply (not fed yet; see gateway/metrics.py).",
-    buckets=(0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0),
-    registry=REGISTRY,
-)
-CALL_ACTOR_RESTARTS = Counter(
-    "iasovoice_call_actor_restarts_total",
-    "Call actors restarted after a failure (not fed yet; see gateway/metrics.py).",
-    registry=REGISTRY,
-)
-
 # Known label values exist from the start at 0, so a rate() or an alert has a series before the first event.
 for _reason in REJECTION_REASONS:
     AUTH_REJECTIONS.labels(reason=_reason)
@@ -100,6 +83,38 @@ def count_bad_message(kind: str) -> None:
     BAD_MESSAGES.labels(kind=kind if kind in _BAD_MESSAGE_KINDS else "invalid").inc()
 
 
-def exposition() -> tuple[bytes, str]:
-    """The scrape body and its content type (Prometheus text format 0.0.4)."""
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+class FedSeriesCollector(Collector):
+    """The call actors' series (`iasovoice.metric_series.SERIES`) from one metrics actor snapshot.
+
+    Built per scrape around the snapshot it exposes, so no state is shared between scrapes; a family
+    missing from the snapshot (an older metrics actor) is left out rather than shown as 0.
+    """
+
+    def __init__(self, snapshot: Mapping[str, Mapping[str, Any]]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        for spec in SERIES:
+            data = self._snapshot.get(spec.name)
+            if data is None or data.get("kind") != spec.kind:
+                continue
+            if spec.kind == "counter":
+                yield CounterMetricFamily(spec.name, spec.help, value=float(data["value"]))
+                continue
+            buckets = [(floatToGoString(bound), count) for bound, count in data["buckets"]]  # as Histogram writes `le`
+            yield HistogramMetricFamily(spec.name, spec.help, buckets=buckets, sum_value=float(data["sum"]))
+
+
+def exposition(fed: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[bytes, str]:
+    """The scrape body and its content type (Prometheus text format 0.0.4).
+
+    `fed`: the metrics actor's `series_snapshot()`, or None when it did not answer (its families are
+    then left out). The two parts are separate registries, so they are rendered apart and joined (the
+    text format is a plain sequence of families).
+    """
+    body = generate_latest(REGISTRY)
+    if fed is not None:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(FedSeriesCollector(fed))
+        body += generate_latest(registry)
+    return body, CONTENT_TYPE_LATEST

@@ -10,33 +10,42 @@ hang-up always go as Ray actor calls, the control plane.
 The reader starts before the call actor is claimed (`start_reading`, then `attach`): a claim can take
 seconds on a loaded node (a cold start), and a socket nobody reads stalls the carrier's audio and the
 keepalive pong behind it until the call is dropped. Audio read meanwhile waits in the inbound buffer.
+
+Faults: when the link to the call actor breaks (its process died), the relay asks the directory for the
+call again (`Recover`), which resumes it on a new actor from its checkpoint, and goes on on the same
+socket; only the exchange in flight is lost. When the caller's socket drops without a close frame, or
+stalls past `server.send_timeout_s`, the actor is told `connection_lost` and holds the call for
+`call.reconnect_grace_s`, so a reconnect with the same call id continues it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
 from ray.actor import ActorHandle
+from ray.exceptions import RayActorError
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from actors.outbound import ExchangeResult
 from gateway import metrics
-from gateway.links import CallLink
+from gateway.links import CallLink, LinkError
 from iasovoice import protocol
 from iasovoice.audio.pcm import array_to_pcm16, frame_samples
 from iasovoice.audio.resample import resample
-from iasovoice.config import ServerConfig
+from iasovoice.config import AppConfig
 from iasovoice.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_PENDING_S = 30.0  # caller audio buffered between exchanges before the oldest is dropped
+# Claims the call again after its actor's link broke: the (new) actor, a link to it, its next frame number.
+Recover = Callable[[], Awaitable[tuple[ActorHandle, CallLink, int]]]
 
 
 @dataclass
@@ -47,12 +56,15 @@ class RelayOptions:
     interval_s: float = 0.04
     actor_timeout_s: float = 10.0
     max_message_bytes: int = 2 * 1024 * 1024
+    send_timeout_s: float = 5.0
+    max_recoveries: int = 3
 
     @classmethod
-    def from_config(cls, server: ServerConfig, call_id: str, sample_rate: int, events: frozenset[str]) -> RelayOptions:
+    def from_config(cls, config: AppConfig, call_id: str, sample_rate: int, events: frozenset[str]) -> RelayOptions:
+        server = config.server
         return cls(
             call_id, sample_rate, events, server.relay_interval_ms / 1000.0, server.actor_call_timeout_s,
-            server.max_message_bytes,
+            server.max_message_bytes, server.send_timeout_s, config.call.max_recoveries,
         )
 
 
@@ -100,9 +112,12 @@ class _Inbound:
 
 
 class CallRelay:
-    def __init__(self, websocket: ServerConnection, options: RelayOptions) -> None:
+    def __init__(self, websocket: ServerConnection, options: RelayOptions, recover: Recover | None = None) -> None:
         self._ws = websocket
         self._opt = options
+        self._recover = recover
+        self.recoveries = 0
+        self._dropped = False  # we cut a stalled caller off: a lost connection, not a hang-up
         self._actor: ActorHandle | None = None
         self._link: CallLink | None = None
         self._inbound = _Inbound(frame_samples(options.sample_rate))
@@ -202,7 +217,7 @@ class CallRelay:
 
     # ---------------------------------------------------------------------------------- exchange
     async def _pump(self) -> None:
-        actor = self._require_actor()
+        self._require_actor()
         interval = self._opt.interval_s
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
@@ -211,6 +226,10 @@ class CallRelay:
             if self._caller_done.is_set() and not hung_up:
                 first, pcm = self._inbound.take_all()
                 await self._exchange(first, pcm)
+                actor = self._require_actor()
+                if self._connection_dropped():
+                    await self._call_actor(actor.connection_lost.remote())
+                    return  # the call waits for a reconnect (call.reconnect_grace_s), then ends itself
                 await self._call_actor(actor.hangup.remote("stop" if self._stopped_by_message else "caller_hangup"))
                 hung_up = True
                 if not self._stopped_by_message:
@@ -246,6 +265,17 @@ class CallRelay:
             timer.cancel()
             self._wake = None
 
+    def _connection_dropped(self) -> bool:
+        """The caller's side vanished (no close frame either way, or we cut a stalled socket): not a hang-up.
+
+        websockets also reports 1006 when the gateway itself failed the connection (a frame over
+        `max_size`, invalid UTF-8): it sent a close frame then, and that is a refusal, not a drop.
+        """
+        if self._stopped_by_message:
+            return False
+        protocol_state = self._ws.protocol
+        return self._dropped or (protocol_state.close_rcvd is None and protocol_state.close_sent is None)
+
     def _require_actor(self) -> ActorHandle:
         if self._actor is None or self._link is None:
             raise RuntimeError("relay.attach() must come before run()")
@@ -259,8 +289,24 @@ class CallRelay:
         assert self._link is not None
         if pcm:
             self.frames_in += len(pcm) // (2 * self._inbound.frame_len)
-        result: ExchangeResult = await self._call_actor(self._link.exchange(first_seq, pcm))
+        try:
+            result: ExchangeResult = await self._call_actor(self._link.exchange(first_seq, pcm))
+        except (LinkError, RayActorError) as error:
+            await self._recover_link(error)
+            return  # the frames of the failed exchange are lost; those read since go to the new actor
         await self._send(result)
+
+    async def _recover_link(self, error: Exception) -> None:
+        """The call actor is gone: claim the call again (resumed on a new actor) and go on on this socket."""
+        if self._recover is None or self.recoveries >= self._opt.max_recoveries:
+            raise error
+        self.recoveries += 1
+        log.warning("call %s: link to the call actor broke (%s); resuming the call (attempt %d)",
+                    self._opt.call_id, type(error).__name__, self.recoveries)
+        assert self._link is not None
+        await self._link.close()
+        actor, link, next_seq = await self._call_actor(self._recover())
+        self.attach(actor, link, next_seq)
 
     async def _send(self, result: ExchangeResult) -> None:
         messages: list[str] = []
@@ -282,10 +328,20 @@ class CallRelay:
                 self._ended = item.data.get("reason", "ended")
                 if "ended" in self._opt.events:
                     messages.append(protocol.call_ended_message(self._ended))
+        if not messages:
+            return
         try:
-            for message in messages:
-                await self._ws.send(message)
+            async with asyncio.timeout(self._opt.send_timeout_s):
+                for message in messages:
+                    await self._ws.send(message)
         except ConnectionClosed:
+            self._caller_stopped()
+        except TimeoutError:
+            # A caller that does not read must not hold this call's pump (or its audio) forever.
+            log.warning("call %s: caller socket stalled for %.1f s; dropping it", self._opt.call_id,
+                        self._opt.send_timeout_s)
+            self._dropped = True
+            self._ws.transport.abort()
             self._caller_stopped()
 
     async def _close_normally(self) -> None:

@@ -7,7 +7,8 @@ losing a call. Bad input is answered with a clear error and a clean close, never
 A bad call id is refused before the handshake (HTTP 400); a bad token after it, with close code 1008
 and the reason in words, because browsers and most websocket clients never show a refused handshake's
 body, while a close reason reaches every client. The same port serves `/healthz`, `/readyz` and the
-Prometheus `/metrics` (gateway/metrics.py).
+Prometheus `/metrics` (gateway/metrics.py). Every read of a note or transcript, served or refused, is
+written to the append-only audit log (iasovoice/audit.py) before it is answered.
 """
 
 from __future__ import annotations
@@ -28,16 +29,18 @@ from websockets.http11 import Request, Response
 
 from gateway import metrics
 from gateway.auth import TokenRejected, TokenVerifier, token_from_request
-from gateway.links import LinkError, open_link
+from gateway.links import CallLink, LinkError, open_link
 from gateway.relay import CallRelay, RelayOptions, count_if_oversize
 from gateway.routes import Route, call_id_problem, route
 from iasovoice import protocol
-from iasovoice.config import AppConfig
-from iasovoice.errors import AtCapacityError, ProtocolError
+from iasovoice.audit import AuditError, AuditLog, Outcome, forwarded_for
+from iasovoice.config import AppConfig, resolve_path
+from iasovoice.errors import AtCapacityError, ConfigError, ProtocolError, ShuttingDownError
 
 log = logging.getLogger(__name__)
 BIND_WAIT_S = 0.5  # how long to wait for the first audio message to learn the caller's sample rate
 KNOWN_EVENTS = frozenset({"transcript", "note_ready", "ended"})
+METRICS_SNAPSHOT_TIMEOUT_S = 1.0  # a scrape waits this long for the metrics actor, then goes without it
 
 
 CLOSE_POLICY = 1008  # RFC 6455 "policy violation": the token does not open this call
@@ -49,8 +52,19 @@ def _json_response(status: HTTPStatus, body: dict[str, Any] | bytes) -> Response
     return Response(status.value, status.phrase, headers, payload)
 
 
-def _metrics_response() -> Response:
-    payload, content_type = metrics.exposition()
+async def _metrics_response(metrics_actor: ActorHandle) -> Response:
+    """The scrape: the gateway's own metrics plus the call actors' series, fetched from the metrics actor.
+
+    Those series live in the metrics actor (gateway/metrics.py says why); if it is slow or gone the
+    scrape still answers, without them, so monitoring never loses the gateway's own metrics.
+    """
+    try:
+        fed = await asyncio.wait_for(metrics_actor.series_snapshot.remote(), METRICS_SNAPSHOT_TIMEOUT_S)
+    except Exception as error:  # noqa: BLE001 - metrics must answer whatever the actor does (fail open)
+        log.warning("/metrics: the metrics actor did not answer (%s); serving the gateway's metrics only",
+                    type(error).__name__)
+        fed = None
+    payload, content_type = metrics.exposition(fed)
     headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(payload)))])
     return Response(HTTPStatus.OK.value, HTTPStatus.OK.phrase, headers, payload)
 
@@ -63,6 +77,10 @@ class Gateway:
         self._metrics = metrics
         # Key material is loaded now, so a missing secret or key file stops `serve` before it listens.
         self._verifier = TokenVerifier(config.server.auth, os.environ)
+        try:  # likewise an unwritable audit log: PHI is never served without its record of who read it
+            self._audit = AuditLog(resolve_path(config.audit.path))
+        except AuditError as error:
+            raise ConfigError(str(error)) from None
         self._server: Server | None = None
         self.active_connections = 0
         # The gateway is built after Runtime.start() has loaded the models, so it is ready once it
@@ -112,6 +130,13 @@ class Gateway:
         """Shutdown has begun: `/readyz` answers 503 from now on."""
         self.ready = False
 
+    async def wait_for_sockets(self, timeout_s: float) -> None:
+        """Let relays deliver their calls' last events (`call_ended`, `note_ready`) before the port closes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.active_connections and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+
     async def stop(self) -> None:
         self.mark_draining()
         if self._server is not None:
@@ -119,10 +144,16 @@ class Gateway:
             await self._server.wait_closed()
 
     # ------------------------------------------------------------------------------------- HTTP side
-    def _check_token(self, call_id: str, headers: Headers | None, query: dict[str, str] | None) -> TokenRejected | None:
-        """None when the request's token opens `call_id`; else the refusal, already counted and logged."""
+    def _check_token(
+        self, call_id: str, headers: Headers | None, query: dict[str, str] | None, claims: dict[str, Any] | None = None
+    ) -> TokenRejected | None:
+        """None when the request's token opens `call_id`; else the refusal, already counted and logged.
+
+        `claims`, when given, receives the verified token's claims (nothing with auth off): the audit
+        log names the reader from them. Unverified claims never reach it.
+        """
         try:
-            self._verifier.verify(call_id, token_from_request(headers, query))
+            verified = self._verifier.verify(call_id, token_from_request(headers, query))
         except TokenRejected as rejected:
             metrics.count_auth_rejection(rejected.reason)
             log.warning("call %s: token refused (%s)", call_id, rejected.reason)  # never the token itself
@@ -131,6 +162,8 @@ class Gateway:
             log.exception("call %s: token check failed; refusing", call_id)
             metrics.count_auth_rejection("invalid")
             return TokenRejected("invalid")
+        if claims is not None:
+            claims.update(verified)
         return None
 
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -148,26 +181,53 @@ class Gateway:
                 return _json_response(HTTPStatus.OK, {"status": "ready"})
             return _json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "not ready"})
         if target.kind == "metrics":
-            return _metrics_response()
+            return await _metrics_response(self._metrics)
         if target.kind == "record":
-            return await self._record_response(target, request.headers)
+            return await self._record_response(target, request.headers, connection.remote_address)
         return _json_response(HTTPStatus.NOT_FOUND, {"error": "unknown path; websocket calls use /connect/{call_id}"})
 
-    async def _record_response(self, target: Route, headers: Headers) -> Response:
+    async def _record_response(self, target: Route, headers: Headers, peer: Any = None) -> Response:
+        """A note or transcript, to the holder of the call's token; each outcome is audited first.
+
+        A served record is answered only once its audit entry is on disk (else 503): PHI never leaves
+        without a record of who read it. The other outcomes are answered even if the audit write fails.
+        """
         call_id = target.call_id or ""
+        record = target.record or "note"
         problem = call_id_problem(call_id)
+        audited_id = None if problem is not None else call_id  # a bad id is not logged: a client typed it
+        claims: dict[str, Any] = {}
+
+        async def audit(outcome: Outcome, who: dict[str, Any] | None, reason: str | None = None) -> bool:
+            try:
+                await self._audit.append_async(
+                    action="read", record=record, call_id=audited_id, outcome=outcome, claims=who, reason=reason,
+                    client=peer[0] if isinstance(peer, tuple) and peer else None,
+                    forwarded=forwarded_for(headers.get("X-Forwarded-For")),
+                )
+            except (AuditError, ValueError) as error:
+                log.error("call %s: audit entry for a %s read not written: %s", call_id, record, error)
+                return False
+            return True
+
         if problem is not None:
+            await audit("refused", None, "bad_call_id")
             return _json_response(HTTPStatus.BAD_REQUEST, {"error": problem})
-        rejected = self._check_token(call_id, headers, target.query)
+        rejected = self._check_token(call_id, headers, target.query, claims)
         if rejected is not None:
+            await audit("refused", None, rejected.reason)
             return _json_response(HTTPStatus.UNAUTHORIZED, {"error": rejected.message, "reason": rejected.reason})
         try:
             data = await self._storage.get.remote(call_id, target.record)
         except RayError as error:
             log.error("reading %s for call %s failed: %s", target.record, call_id, type(error).__name__)
+            await audit("error", claims, "storage_unavailable")
             return _json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "storage unavailable"})
         if data is None:
+            await audit("not_found", claims)
             return _json_response(HTTPStatus.NOT_FOUND, {"error": f"no {target.record} for call {call_id} (yet)"})
+        if not await audit("served", claims):
+            return _json_response(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "audit log unavailable"})
         return _json_response(HTTPStatus.OK, data)
 
     # -------------------------------------------------------------------------------- websocket side
@@ -188,20 +248,28 @@ class Gateway:
             first, sample_rate = await self._first_messages(websocket, query)
             if first is None:
                 return
-            relay = CallRelay(websocket, RelayOptions.from_config(self._config.server, call_id, sample_rate, events))
+            async def claim() -> tuple[ActorHandle, CallLink, int]:
+                actor, binding = await self._directory.claim.remote(call_id, sample_rate, {})
+                return actor, await open_link(actor, binding, self._config.server.stream_tls), binding.next_seq
+
+            options = RelayOptions.from_config(self._config, call_id, sample_rate, events)
+            relay = CallRelay(websocket, options, recover=claim)
             await relay.start_reading(first)  # before the claim, which may take seconds (see relay.py)
             try:
-                actor, binding = await self._directory.claim.remote(call_id, sample_rate, {})
-                relay.attach(actor, await open_link(actor, binding), binding.next_seq)
+                relay.attach(*await claim())
             except BaseException:
                 await relay.close()
                 raise
             reason = await relay.run()
-            log.info("call %s: socket done (%s), %d frames in, %d out", call_id, reason, relay.frames_in, relay.frames_out)
+            log.info("call %s: socket done (%s), %d frames in, %d out, %d actor recoveries", call_id, reason,
+                     relay.frames_in, relay.frames_out, relay.recoveries)
         except AtCapacityError as error:
             log.warning("call %s refused: %s", call_id, error)
             self._metrics.record.remote("CallsRefused", 1, "Count")
             await self._close(websocket, 1013, "at capacity; try again later")
+        except ShuttingDownError:
+            log.info("call %s refused: shutting down", call_id)
+            await self._close(websocket, 1013, "server shutting down; try again later")
         except (RayError, TimeoutError, LinkError) as error:
             log.error("call %s: call actor unavailable: %s", call_id, type(error).__name__)
             self._metrics.record.remote("WebSocketFailures", 1, "Count")

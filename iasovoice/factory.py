@@ -88,7 +88,7 @@ def build_llm_engine(config: LLMConfig) -> LLMEngine:
     if config.engine == "standin":
         from iasovoice.engines.standin import StandInLLM
 
-        return StandInLLM()
+        return StandInLLM(first_token_s=config.standin_first_token_s)
     if config.engine == "vllm":
         from iasovoice.engines.llm.vllm_engine import VLLMEngine
 

@@ -21,6 +21,7 @@ from ray.actor import ActorHandle
 from actors import names
 from iasovoice.config import AppConfig
 from iasovoice.dialogue.rasa_server import RasaService
+from iasovoice.stream_tls import client_context
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -54,6 +55,10 @@ class Runtime:
 
     def start(self) -> None:
         cfg = self.config
+        if cfg.server.transport == "stream":
+            # The gateway's stream TLS files are read now: a missing or bad one stops here, key named,
+            # not at the first call (the actors read the same files when each call is bound).
+            client_context(cfg.server.stream_tls)
         if cfg.dialogue.engine == "rasa" and cfg.dialogue.rasa.manage:
             # Rasa loads TensorFlow for ~20 s: it starts first and comes up while the models load.
             self.rasa = RasaService(cfg.dialogue.rasa, self._progress)
@@ -65,6 +70,9 @@ class Runtime:
                 "include_dashboard": False,
                 "logging_level": logging.WARNING,
                 "log_to_driver": os.environ.get("IASOVOICE_RAY_LOGS") == "1",
+                # Workers (call actors, IO actors) log at INFO into the session's worker-*.err files;
+                # without this their INFO lines are dropped and WARNING reaches the file unformatted.
+                "logging_config": ray.LoggingConfig(encoding="TEXT", log_level="INFO"),
             }
             if cfg.ray.address:
                 init_args["address"] = cfg.ray.address
@@ -72,6 +80,8 @@ class Runtime:
                 init_args["num_cpus"] = _local_cpus(cfg)
             ray.init(**init_args)
             self._started_ray = True
+        # Operators (and the fault tests) reach the cluster's actors with this, e.g. `ray.init(address=...)`.
+        log.info("Ray cluster at %s (namespace %s)", ray.get_runtime_context().gcs_address, cfg.ray.namespace)
 
         self._step("loading models (Whisper speech-to-text, LLM) as Ray Serve deployments")
         from deployments.app import build_models_app

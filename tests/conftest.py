@@ -1,4 +1,4 @@
-"""Shared fixtures. The end-to-end server starts once per test session (Ray and the models take ~20 s)."""
+"""Shared fixtures. The end-to-end servers start once per test session (Ray and the models take ~20 s)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,23 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.server import RunningServer, start_server, stop_server
+from tests.server import STANDIN_CALLS, RunningServer, start_server, stop_server
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("iasovoice-e2e")
     running = start_server(root)
+    yield running
+    code = stop_server(running)
+    assert code == 0, f"server did not shut down cleanly ({code}):\n{running.log_tail()}"
+
+
+@pytest.fixture(scope="session")
+def standin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A real server whose calls take the whole path on stand-in engines (notes, metrics, no models)."""
+    root = tmp_path_factory.mktemp("iasovoice-standin")
+    running = start_server(root, STANDIN_CALLS)
     yield running
     code = stop_server(running)
     assert code == 0, f"server did not shut down cleanly ({code}):\n{running.log_tail()}"

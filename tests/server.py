@@ -25,6 +25,12 @@ STANDIN_ECHO = [
     "asr.engine=standin", "llm.engine=standin", "tts.engine=standin", "asr.num_cpus=0", "llm.num_cpus=0",
     "vad.engine=energy", "dialogue.engine=rules", "call.loopback=true", "call.pool_size=1",
 ]
+# The whole call path (VAD, ASR, reply, TTS, transcript and SOAP note) on constant-time stand-in engines:
+# a call records every per-call metric and stores a note in seconds, with no model loaded.
+STANDIN_CALLS = [
+    "asr.engine=standin", "llm.engine=standin", "tts.engine=standin", "asr.num_cpus=0", "llm.num_cpus=0",
+    "vad.engine=energy", "dialogue.engine=rules", "call.pool_size=1",
+]
 
 
 @dataclass
@@ -33,6 +39,11 @@ class RunningServer:
     port: int
     root: Path
     log_path: Path
+
+    @property
+    def audit_path(self) -> Path:
+        """The server's audit log of note/transcript reads (`audit.path`, set by `start_server`)."""
+        return self.root / "audit.jsonl"
 
     @property
     def url(self) -> str:
@@ -58,9 +69,13 @@ class RunningServer:
 
     def note(self, call_id: str, timeout_s: float = 120.0) -> dict | None:
         """The stored note, polling until it exists (it is written after hang-up)."""
+        return self.record(call_id, "note", timeout_s)
+
+    def record(self, call_id: str, kind: str, timeout_s: float = 120.0) -> dict | None:
+        """A stored record (`note` or `transcript`), polling until it exists."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            status, body = self.get(f"/calls/{call_id}/note?token={self.token(call_id)}")
+            status, body = self.get(f"/calls/{call_id}/{kind}?token={self.token(call_id)}")
             if status == 200:
                 return body
             time.sleep(0.5)
@@ -80,9 +95,11 @@ def start_server(root: Path, extra: list[str] | None = None, timeout_s: float = 
         f"storage.local.root={root / 'calls'}",
         f"storage.local.key_file={root / 'storage.key'}",
         f"metrics.local_path={root / 'metrics.jsonl'}",
+        f"audit.path={root / 'audit.jsonl'}",
         "metrics.flush_interval_s=1",
         "call.pool_size=2",
         "call.release_grace_s=1",
+        "server.drain_timeout_s=5",  # a test server's stop does not wait half a minute for a live call
         *(extra or []),
     ]
     process = launch(overrides, log_path, env={SECRET_ENV: SECRET})

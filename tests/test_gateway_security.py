@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -188,3 +189,40 @@ def test_metrics_count_rejected_tokens_and_bad_messages(gateway: RunningServer) 
 def test_readyz_answers_once_serving(gateway: RunningServer) -> None:
     status, body = _http_status(f"{gateway.http}/readyz")
     assert (status, json.loads(body)) == (200, {"status": "ready"})
+
+
+# ------------------------------------------------------------------------------------ stalled caller
+def test_a_caller_that_stops_reading_is_cut_off_after_the_send_deadline(gateway: RunningServer) -> None:
+    """A client that never reads fills the socket; the gateway drops it after `server.send_timeout_s`.
+
+    The client's receive buffer is made tiny and its websocket queue one message deep, so the echoed
+    audio backs up into the gateway's send; the client floods frames until the gateway cuts it off.
+    """
+    from websockets.exceptions import ConnectionClosed
+
+    from tests.gateway_calls import tagged_frame
+
+    async def scenario() -> tuple[int | None, float]:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect, so the window stays small
+        sock.connect(("127.0.0.1", gateway.port))
+        started = time.monotonic()
+        async with connect(gateway.connect_url("stall-1"), sock=sock, max_queue=1, open_timeout=20) as ws:
+            try:
+                async with asyncio.timeout(90):
+                    number = 0
+                    while True:
+                        await ws.send(tagged_frame(number))
+                        number += 1
+                        if number % 200 == 0:
+                            await asyncio.sleep(0)
+            except ConnectionClosed:
+                pass
+            return ws.close_code, time.monotonic() - started
+
+    code, took = asyncio.run(scenario())
+    assert code == 1006, f"expected the gateway to drop the stalled socket, got close code {code}"
+    log = gateway.log_path.read_text()
+    assert "call stall-1: caller socket stalled" in log, gateway.log_tail()
+    assert took < 90
+    asyncio.run(echo_call(gateway.connect_url("after-stall-1")))  # the gateway itself is fine

@@ -14,21 +14,7 @@ from actors import stream_codec as codec
 from actors.outbound import ExchangeResult, OutboundItem
 from actors.stream_server import StreamServer
 from gateway.links import LinkError, StreamLink
-
-
-class EchoActor:
-    def __init__(self) -> None:
-        self.lost = asyncio.Event()
-        self.exchanges: list[tuple[int, bytes]] = []
-
-    async def exchange(self, first_seq: int, pcm: bytes) -> ExchangeResult:
-        self.exchanges.append((first_seq, pcm))
-        items = [OutboundItem("audio", pcm)] if pcm else []
-        items.append(OutboundItem("transcript", data={"role": "agent", "text": "héllo", "utterance_id": "u1"}))
-        return ExchangeResult(items, first_seq + len(pcm) // 320, "completed" if first_seq >= 100 else None)
-
-    def stream_lost(self) -> None:
-        self.lost.set()
+from tests.stream_echo import EchoActor
 
 
 def test_codec_round_trip() -> None:

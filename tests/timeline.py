@@ -13,7 +13,7 @@ import numpy as np
 from iasovoice.audio.files import load_audio
 from iasovoice.config import load_config
 from iasovoice.core import events as ev
-from iasovoice.core.session import CallSession, SafetySettings, SessionSettings
+from iasovoice.core.session import CallSession, FallbackScripts, SafetySettings, SessionSettings
 from iasovoice.demo_audio import AUDIO_DIR
 from iasovoice.vad.silero import SileroVAD
 
@@ -24,6 +24,11 @@ def safety_settings() -> SafetySettings:
     """The shipped safety scripts (configs/app.yaml), so tests hear what callers hear."""
     safety = load_config().dialogue.safety
     return SafetySettings(safety.emergency_message, safety.crisis_message)
+
+
+def fallback_scripts() -> FallbackScripts:
+    """The shipped fallback scripts (configs/app.yaml: call.scripts)."""
+    return FallbackScripts(**load_config().call.scripts.model_dump())
 
 
 def recording(name: str, rate: int = 8000) -> np.ndarray:
@@ -45,6 +50,8 @@ class Timeline:
     def start(cls, rate: int = 8000, greet: bool = True, **settings: object) -> Timeline:
         """A call that has started; with `greet`, the greeting's audio (0.5 s) is delivered and played."""
         settings.setdefault("safety", safety_settings())
+        settings.setdefault("scripts", fallback_scripts())
+        settings.setdefault("greeting", load_config().call.greeting)
         session = CallSession(SessionSettings(call_id="t-call", sample_rate=rate, **settings), SileroVAD(rate))
         timeline = cls(session)
         timeline.apply(ev.CallStarted(timeline.now))

@@ -48,17 +48,31 @@ class DialogueState:
     slots: dict[str, Any] = field(default_factory=dict)
     intents: dict[str, str] = field(default_factory=dict)  # caller utterance id -> Rasa intent
     dtmf: str = ""
+    # Bumped by every change above, so the call actor checkpoints only when there is something new.
+    revision: int = 0
 
     def add_turn(self, turn: TranscriptTurn) -> None:
         self.turns.append(turn)
+        self.revision += 1
 
     def flag(self, name: str) -> None:
         if name not in self.flags:
             self.flags.append(name)
+            self.revision += 1
 
     def update_slots(self, slots: dict[str, Any]) -> None:
         """Keep every slot Rasa has filled; a later value replaces an earlier one."""
-        self.slots.update(slots)
+        if any(self.slots.get(name, object()) != value for name, value in slots.items()):
+            self.slots.update(slots)
+            self.revision += 1
+
+    def set_intent(self, utterance_id: str, intent: str) -> None:
+        self.intents[utterance_id] = intent
+        self.revision += 1
+
+    def add_dtmf(self, digits: str) -> None:
+        self.dtmf += digits
+        self.revision += 1
 
     def chat_messages(self) -> list[dict[str, str]]:
         system = self.system_prompt

@@ -11,7 +11,7 @@ import logging
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -28,10 +28,7 @@ from iasovoice.vad.base import VoiceActivityDetector
 
 log = logging.getLogger(__name__)
 
-FALLBACK_REPLY = "I'm sorry, I didn't catch that. Could you say it again?"
-FAILURE_REPLY = (
-    "I'm sorry, I'm having trouble on my side. Someone from the clinic will call you back shortly."
-)
+SNAPSHOT_VERSION = 1
 _SPEAKABLE = re.compile(r"[A-Za-z0-9]")
 # Flags on the note: `*_detected` when a layer escalates, `*_given` once the script's audio has played.
 DETECTED_FLAG: dict[SafetyKind, str] = {"emergency": "emergency_detected", "crisis": "crisis_detected"}
@@ -59,15 +56,26 @@ class SafetySettings:
 
 
 @dataclass(frozen=True)
+class FallbackScripts:
+    """What the agent says when its own side fails (configs: `call.scripts`)."""
+
+    not_understood: str
+    reply_failed: str
+    asr_failed: str
+    resumed: str
+
+
+@dataclass(frozen=True)
 class SessionSettings:
     call_id: str
     sample_rate: int = 8000
-    greeting: str = "Hello, this is the IasoVoice clinic assistant. How can I help you today?"
+    greeting: str = ""  # the words live in configs/app.yaml (call.greeting); a session is built from them
     greeting_interruptible: bool = False
     voice: str = "default"
-    system_prompt: str = "You are a helpful medical office phone assistant."
+    system_prompt: str = ""  # configs/app.yaml: llm.system_prompt
     history_turns: int = 12
     safety: SafetySettings | None = None  # required: a call without its safety scripts does not start
+    scripts: FallbackScripts | None = None  # required too: a failure must be answered in words
     use_dialogue_engine: bool = False  # Rasa answers each utterance (the rules always run first)
     llm_context: str = "{slots}"
     opening_trigger: str | None = None  # outbound call: Rasa's external intent that opens it
@@ -92,7 +100,10 @@ class CallSession:
             raise ValueError(f"VAD runs at {vad.sample_rate} Hz but the call is {settings.sample_rate} Hz")
         if settings.safety is None:
             raise ValueError("a call needs its safety scripts (config: dialogue.safety)")
+        if settings.scripts is None:
+            raise ValueError("a call needs its fallback scripts (config: call.scripts)")
         self._safety_settings = settings.safety
+        self._scripts = settings.scripts
         self.settings = settings
         self.phase = Phase.NEW
         self._frame_samples = frame_samples(settings.sample_rate, settings.frame_ms)
@@ -134,6 +145,68 @@ class CallSession:
     def jitter_stats(self) -> JitterStats:
         return self._jitter.stats
 
+    @property
+    def revision(self) -> int:
+        """Changes whenever something a resumed call needs changes (see `snapshot`)."""
+        return self.dialogue.revision
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """What a replacement call actor needs to go on with this call (JSON-able; PHI: stored encrypted).
+
+        Audio in flight (the jitter buffer, an utterance being transcribed, a reply being spoken) is not
+        kept: a crash loses at most that, and the resumed call asks the caller to repeat it.
+        """
+        dialogue = self.dialogue
+        return {
+            "version": SNAPSHOT_VERSION,
+            "call_id": self.settings.call_id,
+            "elapsed_s": 0.0 if self._started_at is None else now - self._started_at,
+            "turns": [turn.model_dump(mode="json") for turn in dialogue.turns],
+            "flags": list(dialogue.flags),
+            "slots": dict(dialogue.slots),
+            "intents": dict(dialogue.intents),
+            "dtmf": dialogue.dtmf,
+            "utterance_count": self._utterance_count,
+            "reply_count": self._reply_count,
+            "barge_ins": self.barge_ins,
+            "transfers_sent": sorted(self._transfers_sent),
+        }
+
+    def resume(self, snapshot: dict[str, Any], now: float) -> list[ev.Action]:
+        """Go on with a call from another actor's `snapshot`, instead of `CallStarted`.
+
+        A safety script that was decided but not heard to the end is spoken again, whole (its transfer
+        was already sent and is not repeated); otherwise the caller hears `call.scripts.resumed`.
+        """
+        if self.phase != Phase.NEW:
+            raise RuntimeError("only a new session can resume a call")
+        if snapshot.get("version") != SNAPSHOT_VERSION or snapshot.get("call_id") != self.settings.call_id:
+            raise ValueError("the stored call state is not this call's, or from another version")
+        dialogue = self.dialogue
+        dialogue.turns = [TranscriptTurn.model_validate(turn) for turn in snapshot["turns"]]
+        dialogue.flags = list(snapshot["flags"])
+        dialogue.slots = dict(snapshot["slots"])
+        dialogue.intents = dict(snapshot["intents"])
+        dialogue.dtmf = snapshot["dtmf"]
+        self._utterance_count = int(snapshot["utterance_count"])
+        self._reply_count = int(snapshot["reply_count"])
+        self.barge_ins = int(snapshot["barge_ins"])
+        self._transfers_sent = set(snapshot["transfers_sent"])
+        self._started_at = now - float(snapshot["elapsed_s"])
+        self._last_now = now
+        self.phase = Phase.ACTIVE
+        dialogue.flag("call_actor_recovered")
+        unheard = [
+            kind for kind in ("emergency", "crisis")
+            if DETECTED_FLAG[kind] in dialogue.flags and GIVEN_FLAG[kind] not in dialogue.flags
+        ]
+        actions: list[ev.Action] = []
+        for kind in unheard:
+            actions += self._escalate(kind, "resume")
+        if not unheard:
+            actions += self._plan(ScriptedReply(self._scripts.resumed))
+        return actions
+
     def handle(self, event: ev.Event) -> list[ev.Action]:
         """Apply one event and return the actions it calls for, audio for the caller last."""
         actions: list[ev.Action] = []
@@ -161,7 +234,7 @@ class CallSession:
                 self.dialogue.flag("tts_failed")
                 actions += self._on_speech(rid, seg, None)
             case ev.DtmfReceived(digits=digits):
-                self.dialogue.dtmf += digits
+                self.dialogue.add_dtmf(digits)
             case ev.DialogueResolved() | ev.DialogueUnavailable():
                 actions += self._on_dialogue(event)
             case ev.HangupRequested(reason=reason, now=now):
@@ -273,9 +346,12 @@ class CallSession:
         uid = event.utterance_id
         if uid not in self._pending:
             return []
+        failed_latest = False
         if isinstance(event, ev.TranscriptionFailed):
             self.dialogue.flag("asr_failed")
             self._pending[uid] = (None, None)  # type: ignore[assignment]
+            # The caller said something nobody understood: say so, unless they have spoken again since.
+            failed_latest = uid == next(reversed(self._pending))
         else:
             self._pending[uid] = (None, event.text.strip())  # type: ignore[assignment]
         actions: list[ev.Action] = []
@@ -288,6 +364,8 @@ class CallSession:
             text = result[1]
             if text and _SPEAKABLE.search(text):
                 actions += self._on_caller_text(first_uid, text)
+        if failed_latest and self.phase == Phase.ACTIVE:
+            actions += self._plan(ScriptedReply(self._scripts.asr_failed))
         return actions + self._maybe_write()
 
     def _on_caller_text(self, uid: str, text: str) -> list[ev.Action]:
@@ -343,7 +421,7 @@ class CallSession:
         turn = event.turn
         self.dialogue.update_slots(turn.slots)
         if turn.intent and not opening:
-            self.dialogue.intents[uid] = turn.intent
+            self.dialogue.set_intent(uid, turn.intent)
         if turn.escalation is not None and turn.escalation not in escalated and self.phase == Phase.ACTIVE:
             escalated.add(turn.escalation)
             actions += self._escalate(turn.escalation, "rasa")
@@ -478,7 +556,7 @@ class CallSession:
         ]
         reply.text_done = True
         if not reply.segment_texts:
-            return self._start_scripted(FALLBACK_REPLY, "scripted", interruptible=True)
+            return self._start_scripted(self._scripts.not_understood, "scripted", interruptible=True)
         return actions + self._after_queue(reply)
 
     def _on_reply_failed(self, reply_id: str, reason: str) -> list[ev.Action]:
@@ -488,7 +566,7 @@ class CallSession:
         log.warning("call %s: reply %s failed: %s", self.settings.call_id, reply_id, reason)
         self.dialogue.flag("reply_failed")
         reply.cancelled = True
-        return [ev.CancelReply(reply_id)] + self._start_scripted(FAILURE_REPLY, "scripted", interruptible=True)
+        return [ev.CancelReply(reply_id)] + self._start_scripted(self._scripts.reply_failed, "scripted", interruptible=True)
 
     def _on_speech(self, reply_id: str, segment: int, samples: np.ndarray | None) -> list[ev.Action]:
         reply = self._current(reply_id)

@@ -11,7 +11,8 @@ from typing import Literal, Protocol, get_args, runtime_checkable
 
 from iasovoice.call_ids import validate_call_id
 
-RecordKind = Literal["note", "transcript"]
+# "state" is a live call's checkpoint (transcript so far and dialogue state), so a call survives its actor.
+RecordKind = Literal["note", "transcript", "state"]
 RECORD_KINDS: tuple[str, ...] = get_args(RecordKind)
 
 __all__ = ["RECORD_KINDS", "CallStore", "RecordKind", "validate_call_id", "validate_kind"]
