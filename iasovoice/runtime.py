@@ -70,9 +70,8 @@ class Runtime:
                 "include_dashboard": False,
                 "logging_level": logging.WARNING,
                 "log_to_driver": os.environ.get("IASOVOICE_RAY_LOGS") == "1",
-                # Workers (call actors, IO actors) log at INFO into the session's worker-*.err files;
-                # without this their INFO lines are dropped and WARNING reaches the file unformatted.
-                "logging_config": ray.LoggingConfig(encoding="TEXT", log_level="INFO"),
+                # Workers (call actors, IO actors) log at INFO into the session's worker-*.err files.
+                "runtime_env": {"worker_process_setup_hook": "iasovoice.logs.configure_worker_logging"},
             }
             if cfg.ray.address:
                 init_args["address"] = cfg.ray.address
