@@ -30,6 +30,7 @@ from ray.exceptions import RayActorError
 from actors.outbound import Binding
 from iasovoice.config import AppConfig
 from iasovoice.errors import AtCapacityError, ShuttingDownError
+from iasovoice.placement import actor_options
 from iasovoice.storage.base import validate_call_id
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 class CallDirectory:
     def __init__(self, config: AppConfig) -> None:
         self._config = config
+        self._call_actor_options = actor_options(config, "call_actor")
         self._pool: list[ActorHandle] = []
         self._calls: dict[str, ActorHandle] = {}
         self._binding: dict[str, asyncio.Future[ActorHandle]] = {}
@@ -222,7 +224,8 @@ class CallDirectory:
 
         started = time.perf_counter()
         try:
-            actor = CallActor.remote(self._config)
+            # Its resources (placement.call_actor) are what put calls on call workers and scale them.
+            actor = CallActor.options(**self._call_actor_options).remote(self._config)
             await actor.ready.remote()
         finally:
             self._starting -= 1

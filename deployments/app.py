@@ -16,10 +16,17 @@ from deployments import INGRESS_DEPLOYMENT
 from deployments.asr import WhisperASR
 from deployments.llm import LLMDeployment
 from iasovoice.config import AppConfig, load_config
+from iasovoice.placement import asr_deployment_options, ingress_deployment_options, llm_deployment_options
 
 
 class BuildArgs(BaseModel):
-    config: str | None = Field(None, description="Path of app.yaml; null = $IASOVOICE_CONFIG or configs/app.yaml.")
+    config: str | None = Field(
+        None,
+        description=(
+            "Config file (relative: to the working directory, else the project root); null = $IASOVOICE_CONFIG "
+            "or configs/app.yaml. configs/serve.yaml names configs/production.yaml, as the gateway does."
+        ),
+    )
     overrides: list[str] = Field(default_factory=list, description="section.key=value overrides.")
 
 
@@ -40,18 +47,10 @@ class VoiceModels:
 
 
 def build_models_app(config: AppConfig) -> serve.Application:
-    asr = config.asr
-    llm = config.llm
-    asr_options: dict[str, Any] = {"num_cpus": asr.num_cpus, "num_gpus": asr.num_gpus}
-    llm_options: dict[str, Any] = {"num_cpus": llm.num_cpus, "num_gpus": llm.num_gpus}
-    asr_app = WhisperASR.options(
-        num_replicas=asr.num_replicas,
-        ray_actor_options=asr_options,
-        user_config={"max_batch_size": asr.max_batch_size, "batch_wait_timeout_s": asr.batch_wait_timeout_s},
-        max_ongoing_requests=max(16, asr.max_batch_size * 2),
-    ).bind(asr)
-    llm_app = LLMDeployment.options(num_replicas=llm.num_replicas, ray_actor_options=llm_options).bind(llm)
-    return VoiceModels.bind(asr_app, llm_app)
+    """The models app; every replica's resources and requests in flight come from iasovoice.placement."""
+    asr_app = WhisperASR.options(**asr_deployment_options(config.asr)).bind(config.asr)
+    llm_app = LLMDeployment.options(**llm_deployment_options(config.llm)).bind(config.llm)
+    return VoiceModels.options(**ingress_deployment_options(config)).bind(asr_app, llm_app)
 
 
 def build_app(args: dict[str, Any]) -> serve.Application:

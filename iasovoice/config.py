@@ -8,12 +8,13 @@ config must fail at start with the key named, not silently fall back to a defaul
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from iasovoice.aws.settings import ConnectSettings
 from iasovoice.errors import ConfigError
@@ -209,16 +210,143 @@ class ServerConfig(_Section):
         return {**data, "auth": {**auth, "mode": "jwt-hs256", "secret_env": data["auth_secret_env"]}}
 
 
+# Ray's own resources, requested through num_cpus / num_gpus (or not at all), never as custom names.
+_BUILTIN_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
+# Ray schedules resource quantities in steps of 1/10,000 (ray._raylet.RESOURCE_UNIT_SCALING).
+_RESOURCE_STEP = 1e-4
+
+
+def _ray_quantity(name: str, value: float) -> float:
+    if value < 0 or not math.isfinite(value):
+        raise ValueError(f"{name}: must be a finite quantity >= 0, got {value}")
+    if value and abs(round(value / _RESOURCE_STEP) * _RESOURCE_STEP - value) > 1e-9:
+        raise ValueError(f"{name}: Ray schedules resources in steps of 0.0001, got {value}")
+    return value
+
+
+def _custom_resources(value: dict[str, float]) -> dict[str, float]:
+    """Custom resource requests as Ray takes them: a declared name, a positive 0.0001-step quantity."""
+    for name, quantity in value.items():
+        if name in _BUILTIN_RESOURCES or name.startswith("node:"):
+            raise ValueError(
+                f"{name!r} is one of Ray's own resources; request CPUs and GPUs with num_cpus / num_gpus, "
+                "and name only custom resources (declared per node type in ray_cluster.yaml) here"
+            )
+        if quantity <= 0:
+            raise ValueError(f"resource {name!r}: a request must be > 0 (leave the name out to request none)")
+        _ray_quantity(f"resource {name!r}", quantity)
+    return value
+
+
+CustomResources = Annotated[dict[str, float], AfterValidator(_custom_resources)]
+"""Custom Ray resources one actor or replica requests, e.g. ``{iasovoice_calls: 1}``; see ``ActorPlacement``."""
+
+
+def _gpu_count(value: float) -> float:
+    _ray_quantity("num_gpus", value)
+    if value > 1 and value != int(value):
+        raise ValueError(f"num_gpus above 1 must be a whole number of GPUs, got {value}")
+    return value
+
+
+GPUCount = Annotated[float, AfterValidator(_gpu_count)]
+CPUCount = Annotated[float, AfterValidator(lambda value: _ray_quantity("num_cpus", value))]
+
+
+class ActorPlacement(_Section):
+    """What one actor of a kind asks Ray for, which is also where Ray (and the autoscaler) puts it.
+
+    On a laptop every actor asks for nothing (num_cpus 0, no custom resources): they share the one node
+    with the models. On a cluster a custom resource that only one node type declares (ray_cluster.yaml)
+    is how an actor is sent there: `iasovoice_calls` on the call workers, `iasovoice_head` on the head.
+    An actor whose request no running node can meet is what makes the autoscaler start a node of a type
+    that can, so a kind's request is also its share of a node (150 calls per call worker: 1 each).
+    """
+
+    num_cpus: CPUCount = Field(0.0, description="Logical CPUs held while the actor lives (fractions allowed).")
+    num_gpus: GPUCount = Field(0.0, description="GPUs held (fractions share one GPU); none of the actors needs one.")
+    resources: CustomResources = Field(
+        default_factory=dict,
+        description="Custom resources, e.g. {iasovoice_calls: 1}; each must be declared by a node type.",
+    )
+
+
+class PlacementConfig(_Section):
+    """Per-kind resource requests of the actors (the models' are in `asr:` and `llm:`, beside their replicas).
+
+    Built into `.options(...)` by `iasovoice/placement.py`, the one place that turns config into Ray
+    options, so the actors, the deployments and the cluster test all read the same numbers.
+    """
+
+    call_actor: ActorPlacement = Field(
+        default_factory=ActorPlacement, description="One per live call and per warm-pool slot (`call.pool_size`)."
+    )
+    directory: ActorPlacement = Field(default_factory=ActorPlacement, description="The call directory (one).")
+    model_router: ActorPlacement = Field(
+        default_factory=ActorPlacement, description="Routers between call actors and Serve (`ray.model_routers`)."
+    )
+    tts: ActorPlacement = Field(default_factory=ActorPlacement, description="TTS IO actors (`tts.num_actors`).")
+    storage: ActorPlacement = Field(default_factory=ActorPlacement, description="The storage IO actor (one).")
+    metrics: ActorPlacement = Field(default_factory=ActorPlacement, description="The metrics IO actor (one).")
+    dialogue: ActorPlacement = Field(
+        default_factory=ActorPlacement,
+        description=(
+            "Dialogue IO actors (`dialogue.num_actors`). With `dialogue.rasa.manage: true` they are also pinned "
+            "to the gateway's node, where the managed Rasa listens on loopback."
+        ),
+    )
+    escalation: ActorPlacement = Field(
+        default_factory=ActorPlacement, description="The Connect escalation actor (one, when enabled)."
+    )
+    models_ingress: ActorPlacement = Field(
+        default_factory=ActorPlacement, description="The Serve ingress replica that ties the two models together."
+    )
+
+
 class RayConfig(_Section):
-    address: str | None = Field(None, description="Ray cluster address; null starts a local Ray.")
+    address: str | None = Field(
+        None,
+        description=(
+            "null: start a local Ray for this process (even where `ray start` runs); \"auto\": join the cluster "
+            "of this node (`ray up ray_cluster.yaml`); ray://host:10001 or host:6379: join that cluster."
+        ),
+    )
     namespace: str = Field("iasovoice", description="Ray namespace holding the named actors and Serve apps.")
-    num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; null = all.")
+    num_cpus: int | None = Field(
+        None, ge=1, description="CPUs for a local Ray; null = all. A joined cluster's nodes declare their own."
+    )
     serve_app_name: str = Field("iasovoice", description="Name of the Serve application.")
+    serve_models: Literal["deploy", "attach"] = Field(
+        "deploy",
+        description=(
+            "deploy: the gateway deploys the models (Serve app `serve_app_name`) from this config at start; "
+            "attach: they were deployed with `serve deploy configs/serve.yaml` (ray_cluster.yaml) and the "
+            "gateway waits for that app to run and uses it, so restarting a gateway never reloads the models."
+        ),
+    )
+    models_ready_timeout_s: float = Field(
+        1800.0, gt=0,
+        description="attach: longest the gateway waits for the models app (a new GPU node and its weights take minutes).",
+    )
     model_routers: int = Field(
         1, ge=1, le=64,
         description="Router actors between call actors and the Serve models; each request is one await, so one "
         "carries hundreds of calls; add more on a large cluster (a call actor picks one).",
     )
+
+    @model_validator(mode="after")
+    def _cluster_consistent(self) -> RayConfig:
+        if self.address is not None and self.num_cpus is not None:
+            raise ValueError(
+                "ray.num_cpus sizes a local Ray; with ray.address set the cluster's nodes declare their CPUs "
+                "(ray_cluster.yaml), and Ray refuses num_cpus when joining: remove ray.num_cpus"
+            )
+        if self.address is None and self.serve_models == "attach":
+            raise ValueError(
+                "ray.serve_models: attach uses models already deployed on a cluster, but ray.address is null "
+                "(a new local Ray has none): set ray.address, or serve_models: deploy"
+            )
+        return self
 
 
 class CallScriptsConfig(_Section):
@@ -325,8 +453,19 @@ class ASRConfig(_Section):
     max_batch_size: int = Field(8, ge=1, le=256, description="@serve.batch size across calls.")
     batch_wait_timeout_s: float = Field(0.02, ge=0, le=2, description="@serve.batch wait for a fuller batch.")
     num_replicas: int = Field(1, ge=1)
-    num_cpus: float = Field(1.0, ge=0)
-    num_gpus: float = Field(0.0, ge=0)
+    num_cpus: CPUCount = Field(1.0, description="Logical CPUs per replica.")
+    num_gpus: GPUCount = Field(0.0, description="GPUs per replica.")
+    resources: CustomResources = Field(
+        default_factory=dict,
+        description="Custom resources per replica (production: {iasovoice_asr_gpu: 1}, the ASR GPU node type).",
+    )
+    max_ongoing_requests: int | None = Field(
+        None, ge=1,
+        description=(
+            "Utterances in flight per replica (Serve's queue beyond is the caller's wait); null = twice "
+            "max_batch_size, at least 16, so a full batch can gather while the previous one runs."
+        ),
+    )
 
     @model_validator(mode="after")
     def _openai_needs_checkpoint(self) -> ASRConfig:
@@ -337,10 +476,40 @@ class ASRConfig(_Section):
 
 class VLLMConfig(_Section):
     model: str = Field("/models/phi-4", description="Local directory with the Phi-4 weights (never a hub id).")
-    tensor_parallel_size: int = Field(1, ge=1)
+    tensor_parallel_size: int = Field(
+        1, ge=1,
+        description=(
+            "1 only: the hand-written deployment holds its GPU in one process and creates no placement group "
+            "for tensor-parallel workers. Phi-4 fits one 48 GB GPU (docs/deploy.md); larger models are the "
+            "ray.serve.llm path."
+        ),
+    )
     max_model_len: int = Field(8192, ge=512)
-    gpu_memory_utilization: float = Field(0.90, gt=0, le=1)
-    dtype: str = "auto"
+    gpu_memory_utilization: float = Field(
+        0.90, gt=0, le=1, description="Share of the GPU's memory vLLM takes (weights, activations, KV cache)."
+    )
+    dtype: str = Field("auto", description="auto (the checkpoint's, bfloat16 for Phi-4) | bfloat16 | float16.")
+    max_num_seqs: int = Field(
+        64, ge=1, le=1024,
+        description=(
+            "Sequences vLLM batches at once (its real concurrency); the KV cache must hold them at the "
+            "typical length (docs/deploy.md). llm.max_ongoing_requests follows it unless set."
+        ),
+    )
+    quantization: str | None = Field(
+        None,
+        description="null: weights as stored; e.g. fp8 (on-the-fly FP8 on Ada/Hopper GPUs) or awq for AWQ weights.",
+    )
+
+    @model_validator(mode="after")
+    def _one_gpu(self) -> VLLMConfig:
+        if self.tensor_parallel_size != 1:
+            raise ValueError(
+                "llm.vllm.tensor_parallel_size must be 1: the LLM deployment holds one GPU in one process and "
+                "creates no placement group for tensor-parallel workers; Phi-4 fits one 48 GB GPU "
+                "(docs/deploy.md), and a model that does not is the ray.serve.llm path described there"
+            )
+        return self
 
 
 class LLMConfig(_Section):
@@ -364,10 +533,29 @@ class LLMConfig(_Section):
     note_max_tokens: int = Field(650, ge=32, description="At 400 the Plan section was cut off mid-sentence.")
     temperature: float = Field(0.3, ge=0, le=2)
     num_replicas: int = Field(1, ge=1)
-    num_cpus: float = Field(1.0, ge=0)
-    num_gpus: float = Field(0.0, ge=0)
+    num_cpus: CPUCount = Field(1.0, description="Logical CPUs per replica.")
+    num_gpus: GPUCount = Field(0.0, description="GPUs per replica.")
+    resources: CustomResources = Field(
+        default_factory=dict,
+        description="Custom resources per replica (production: {iasovoice_llm_gpu: 1}, the LLM GPU node type).",
+    )
+    max_ongoing_requests: int | None = Field(
+        None, ge=1,
+        description=(
+            "Requests in flight per replica; more wait in Serve's queue (and go to a replica that frees up). "
+            "null = the engine's real concurrency: vllm.max_num_seqs for vLLM (so continuous batching is "
+            "fed), 2 for llama.cpp (one generating under its lock, one ready), 5 (Serve's default) for standin."
+        ),
+    )
     system_prompt: str = Field(min_length=1, description="The reply LLM's instructions (configs/app.yaml).")
     vllm: VLLMConfig = VLLMConfig()
+
+    @model_validator(mode="after")
+    def _vllm_holds_a_gpu(self) -> LLMConfig:
+        # A replica without a GPU gets CUDA_VISIBLE_DEVICES="" from Ray and vLLM dies in a restart loop.
+        if self.engine == "vllm" and self.num_gpus < 1:
+            raise ValueError("llm.engine vllm needs llm.num_gpus: 1 (the replica's GPU); it is a GPU-only engine")
+        return self
 
 
 class PiperConfig(_Section):
@@ -526,6 +714,38 @@ class DialogueConfig(_Section):
     num_actors: int = Field(1, ge=1, le=64, description="Dialogue IO actors (Rasa clients) shared by all calls.")
 
 
+class WeightsConfig(_Section):
+    """Where each GPU node's model files come from: fetched at node set-up, checked against sha256 sums.
+
+    `deploy/fetch_weights.py` (run by ray_cluster.yaml's GPU node types) copies the manifest's files for
+    one model from `source` to `root` and refuses a file whose checksum differs. The manifest is in the
+    repository, so what a node runs is pinned by a reviewed commit, not by whatever the bucket holds.
+    """
+
+    source: str | None = Field(
+        None,
+        description="s3://bucket/prefix/ holding the files; null: nothing is fetched (the laptop's packaged models).",
+    )
+    root: str = Field(
+        "/models",
+        description="Node directory the manifest's paths are relative to; llm.vllm.model and asr.model_path lie in it.",
+    )
+    manifest: str = Field(
+        "deploy/weights.sha256",
+        description="sha256sum-format file (`<hex>  <path>`), paths relative to source and root; project-relative.",
+    )
+
+    @model_validator(mode="after")
+    def _an_s3_prefix(self) -> WeightsConfig:
+        if self.source is not None:
+            bucket = self.source.removeprefix("s3://").split("/", 1)[0]
+            if not self.source.startswith("s3://") or not bucket:
+                raise ValueError(f"weights.source must be an s3://bucket/prefix/ URI, got {self.source!r}")
+        if not Path(self.root).is_absolute():
+            raise ValueError(f"weights.root must be an absolute directory on the GPU nodes, got {self.root!r}")
+        return self
+
+
 class AppConfig(_Section):
     server: ServerConfig = ServerConfig()
     ray: RayConfig = RayConfig()
@@ -540,6 +760,55 @@ class AppConfig(_Section):
     audit: AuditConfig = AuditConfig()
     dialogue: DialogueConfig
     connect: ConnectSettings = Field(default_factory=ConnectSettings, description="Amazon Connect side (iasovoice.aws).")
+    placement: PlacementConfig = Field(
+        default_factory=PlacementConfig, description="Resources each actor kind requests (see PlacementConfig)."
+    )
+    weights: WeightsConfig = Field(
+        default_factory=WeightsConfig, description="Model files fetched to the GPU nodes (see WeightsConfig)."
+    )
+
+    def fetched_models(self) -> dict[str, str]:
+        """The models `deploy/fetch_weights.py` puts on a node: name -> path relative to `weights.root`.
+
+        Derived from the paths the engines load (llm.vllm.model, asr.model_path), so where the files land
+        and where the deployments read them cannot disagree.
+        """
+        paths: dict[str, str] = {}
+        if self.llm.engine == "vllm":
+            paths["llm"] = self.llm.vllm.model
+        if self.asr.engine in ("openai-whisper", "faster-whisper") and self.asr.model_path:
+            paths["asr"] = self.asr.model_path
+        root = Path(self.weights.root)
+        return {name: Path(path).relative_to(root).as_posix() for name, path in paths.items()
+                if Path(path).is_relative_to(root)}
+
+    @model_validator(mode="after")
+    def _managed_rasa_is_reachable(self) -> AppConfig:
+        """Dialogue actors are pinned to the driver's node to reach a managed Rasa on its loopback; through
+        Ray Client the driver's node is the cluster's head, not the machine where Rasa runs."""
+        rasa = self.dialogue.rasa
+        if self.dialogue.engine == "rasa" and rasa.manage and (self.ray.address or "").startswith("ray://"):
+            raise ValueError(
+                "dialogue.rasa.manage starts Rasa on this machine's loopback, which the dialogue actors cannot "
+                "reach through Ray Client (ray.address ray://…): run the gateway on a cluster node with "
+                "ray.address: auto, or set dialogue.rasa.manage: false and dialogue.rasa.url"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _fetched_models_land_where_they_are_read(self) -> AppConfig:
+        if self.weights.source is None:
+            return self
+        keys = {"llm": "llm.vllm.model", "asr": "asr.model_path"}
+        fetched = self.fetched_models()
+        wanted = {"llm": self.llm.engine == "vllm", "asr": self.asr.engine != "standin" and bool(self.asr.model_path)}
+        for name, needed in wanted.items():
+            if needed and name not in fetched:
+                raise ValueError(
+                    f"weights.source is set, so {keys[name]} must lie under weights.root ({self.weights.root}), "
+                    "where the fetched files land"
+                )
+        return self
 
     @model_validator(mode="after")
     def _stream_not_in_clear_text(self) -> AppConfig:
@@ -595,8 +864,17 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def resolve_config_path(path: str | Path | None) -> Path:
-    chosen = path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH
-    return Path(chosen).expanduser()
+    """The config file: relative to the working directory, else to the project root.
+
+    The second is for Ray workers: Serve builds `configs/serve.yaml`'s app in a worker whose working
+    directory is where `ray start` ran (the home directory on a cluster node), not the checkout.
+    """
+    chosen = Path(path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH).expanduser()
+    if not chosen.is_absolute() and not chosen.exists():
+        in_project = DEFAULT_CONFIG_PATH.parent.parent / chosen
+        if in_project.exists():
+            return in_project
+    return chosen
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> AppConfig:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from iasovoice.config import (
     ASRConfig,
@@ -93,12 +93,16 @@ def build_llm_engine(config: LLMConfig) -> LLMEngine:
         from iasovoice.engines.llm.vllm_engine import VLLMEngine
 
         v = config.vllm
+        # Only what is set: vLLM's own default for quantization is "what the checkpoint says".
+        extra: dict[str, Any] = {"quantization": v.quantization} if v.quantization else {}
         return VLLMEngine(
             v.model,
             tensor_parallel_size=v.tensor_parallel_size,
             max_model_len=v.max_model_len,
             gpu_memory_utilization=v.gpu_memory_utilization,
             dtype=v.dtype,
+            max_num_seqs=v.max_num_seqs,
+            **extra,
         )
     from iasovoice.engines.llm.llama_cpp_engine import LlamaCppEngine
 
