@@ -202,14 +202,12 @@ def test_a_dropped_socket_that_reconnects_in_the_grace_period_goes_on_with_the_s
             await _greeted_then_first_turn(first)
             first.abort()
         await asyncio.sleep(2.0)
-        reconnected = time.monotonic()
         async with live_call(server.connect_url(call_id, EVENTS)) as second:
-            print(f"\n[reliability] reconnect accepted in {time.monotonic() - reconnected:.2f} s")
             await second.say(_recording(AFTER[0]))
             await second.wait_for(_caller_said(AFTER[1]), 90)
             assert greeting not in second.transcripts("agent")  # the same call, not a new one
+            # A hang-up; the transcript is stored at once, before the note (the kill test waits for one).
             await second.ws.send(json.dumps({"type": "stop"}))
-            await second.wait_for(_type("note_ready"), 300)
 
     asyncio.run(scenario())
     record = stored_transcript(server, call_id)

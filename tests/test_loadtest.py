@@ -186,7 +186,12 @@ def test_unreachable_server_is_one_clear_line_and_exit_code_2(tmp_path: Path) ->
 
 # ----------------------------------------------------------------------------------- a real run
 @pytest.mark.e2e
-def test_loadtest_two_real_calls(server: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loadtest_two_calls_through_the_whole_call_path(
+    standin_server: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The load tester against a real server whose calls take the real path (VAD, turns, replies, notes)
+    on constant-time stand-in engines: what is tested is the tester, so the models' minutes are not spent."""
+    server = standin_server
     audio = tmp_path / "audio"
     audio.mkdir()
     shutil.copy(AUDIO_DIR / "LDC93S1_8k.wav", audio)  # one short clean sentence keeps the run short

@@ -303,7 +303,7 @@ def _aci_dialogue(encounter_id: str, max_chars: int) -> tuple[list[TranscriptTur
 def engine():
     from iasovoice.engines.llm import LlamaCppEngine, assemble_packaged_model, default_cache_dir
 
-    return LlamaCppEngine(assemble_packaged_model(default_cache_dir()), n_ctx=4096, n_threads=1)
+    return LlamaCppEngine(assemble_packaged_model(default_cache_dir()), n_ctx=4096, n_threads=2)
 
 
 async def test_real_note_from_aci_bench_dialogue(engine) -> None:
