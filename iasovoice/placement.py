@@ -11,7 +11,7 @@ the production config. They all come from here. Nothing here imports Ray: it is 
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args
 
 from iasovoice.config import AppConfig, ASRConfig, LLMConfig
 
@@ -31,18 +31,25 @@ LLAMA_CPP_IN_FLIGHT = 2
 SERVE_DEFAULT_IN_FLIGHT = 5
 
 
-def _ray_options(num_cpus: float, num_gpus: float, resources: dict[str, float]) -> dict[str, Any]:
+class ResourceRequest(Protocol):
+    """What an actor kind (`placement.<kind>`) or a model replica (`asr:`, `llm:`) asks Ray for."""
+
+    num_cpus: float
+    num_gpus: float
+    resources: dict[str, float]
+
+
+def _ray_options(request: ResourceRequest) -> dict[str, Any]:
     """The resource part of `.options()` / `ray_actor_options`; `resources` only when some are asked for."""
-    options: dict[str, Any] = {"num_cpus": num_cpus, "num_gpus": num_gpus}
-    if resources:
-        options["resources"] = dict(resources)
+    options: dict[str, Any] = {"num_cpus": request.num_cpus, "num_gpus": request.num_gpus}
+    if request.resources:
+        options["resources"] = dict(request.resources)
     return options
 
 
 def actor_options(config: AppConfig, kind: ActorKind) -> dict[str, Any]:
     """`.options(...)` resource arguments for one actor of `kind`, from `placement.<kind>`."""
-    spec = getattr(config.placement, kind)
-    return _ray_options(spec.num_cpus, spec.num_gpus, spec.resources)
+    return _ray_options(getattr(config.placement, kind))
 
 
 def asr_max_ongoing_requests(asr: ASRConfig) -> int:
@@ -71,7 +78,7 @@ def asr_deployment_options(asr: ASRConfig) -> dict[str, Any]:
     """`WhisperASR.options(...)`: replicas, their resources, requests in flight and the batching knobs."""
     return {
         "num_replicas": asr.num_replicas,
-        "ray_actor_options": _ray_options(asr.num_cpus, asr.num_gpus, asr.resources),
+        "ray_actor_options": _ray_options(asr),
         "max_ongoing_requests": asr_max_ongoing_requests(asr),
         "user_config": {"max_batch_size": asr.max_batch_size, "batch_wait_timeout_s": asr.batch_wait_timeout_s},
     }
@@ -81,7 +88,7 @@ def llm_deployment_options(llm: LLMConfig) -> dict[str, Any]:
     """`LLMDeployment.options(...)`: replicas, their resources and requests in flight."""
     return {
         "num_replicas": llm.num_replicas,
-        "ray_actor_options": _ray_options(llm.num_cpus, llm.num_gpus, llm.resources),
+        "ray_actor_options": _ray_options(llm),
         "max_ongoing_requests": llm_max_ongoing_requests(llm),
     }
 
@@ -91,8 +98,8 @@ def ingress_deployment_options(config: AppConfig) -> dict[str, Any]:
     return {"ray_actor_options": actor_options(config, "models_ingress")}
 
 
-def _demand(num_cpus: float, num_gpus: float, resources: dict[str, float]) -> dict[str, float]:
-    demand = {"CPU": num_cpus, "GPU": num_gpus, **resources}
+def _demand(request: ResourceRequest) -> dict[str, float]:
+    demand = {"CPU": request.num_cpus, "GPU": request.num_gpus, **request.resources}
     return {name: quantity for name, quantity in demand.items() if quantity > 0}
 
 
@@ -104,9 +111,9 @@ def resource_demands(config: AppConfig) -> dict[str, dict[str, float]]:
     it; the autoscaler reasons the same way.
     """
     kinds = [kind for kind in ACTOR_KINDS if _created(config, kind)]
-    demands = {kind: _demand(**_spec(config, kind)) for kind in kinds}
-    demands["asr"] = _demand(config.asr.num_cpus, config.asr.num_gpus, config.asr.resources)
-    demands["llm"] = _demand(config.llm.num_cpus, config.llm.num_gpus, config.llm.resources)
+    demands = {kind: _demand(getattr(config.placement, kind)) for kind in kinds}
+    demands["asr"] = _demand(config.asr)
+    demands["llm"] = _demand(config.llm)
     return demands
 
 
@@ -151,11 +158,6 @@ def cpus_requested(config: AppConfig) -> float:
 def local_resources(config: AppConfig) -> dict[str, float]:
     """What a local Ray (`ray.address: null`) declares so every request of the config can be met there."""
     return {name: float(LOCAL_CUSTOM_RESOURCE_UNITS) for name in sorted(custom_resources(config))}
-
-
-def _spec(config: AppConfig, kind: str) -> dict[str, Any]:
-    spec = getattr(config.placement, kind)
-    return {"num_cpus": spec.num_cpus, "num_gpus": spec.num_gpus, "resources": spec.resources}
 
 
 def _created(config: AppConfig, kind: str) -> bool:
