@@ -143,9 +143,8 @@ class CallDirectory:
         hung_up = list(self._calls.items())
         for _call_id, actor in hung_up:
             actor.hangup.remote("server_shutdown")
-        for call_id in list(self._orphans):  # nobody will come back for these now
-            self._orphans[call_id] = -1.0
-            loop.create_task(self._finalise_unclaimed(call_id, -1.0, wait_s=0.0))
+        for call_id, died_at in list(self._orphans.items()):  # nobody will come back for these now
+            loop.create_task(self._finalise_unclaimed(call_id, died_at, wait_s=0.0))
         deadline = loop.time() + self._config.call.note_timeout_s + 10.0
         while (self._calls or self._orphans) and loop.time() < deadline:
             await asyncio.sleep(0.2)
