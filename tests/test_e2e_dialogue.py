@@ -20,9 +20,9 @@ import pytest
 
 from iasovoice.audio.resample import resample
 from iasovoice.client import CallReport, place_call
-from iasovoice.config import TTSConfig, load_config
+from iasovoice.config import load_config
 from iasovoice.dialogue.rasa_server import http_json
-from iasovoice.factory import build_tts_engine
+from iasovoice.engines.tts.piper_engine import PiperEngine
 from iasovoice.notes.schema import SoapNote
 from tests.server import RunningServer
 
@@ -32,16 +32,23 @@ RATE = 8000
 SAFETY = load_config().dialogue.safety
 
 
+# Piper samples its phoneme durations and pitch from noise, so each run would speak a line a little
+# differently and Whisper would hear it differently ("3.30 in day afternoon" one run in eight, which
+# the never-guess time parser rightly refuses and the scripted caller cannot answer again). The
+# test caller speaks with the noise turned down to a trace: the same audio every run, a steady test.
+STEADY_CALLER = {"caller": {"noise_scale": 0.001, "noise_w_scale": 0.001}}
+
+
 @pytest.fixture(scope="module")
-def voice() -> object:
-    return build_tts_engine(TTSConfig())
+def voice() -> PiperEngine:
+    return PiperEngine(voices=STEADY_CALLER)
 
 
-def speak(voice: object, *sentences: str, gap_s: float = 0.0) -> np.ndarray:
+def speak(voice: PiperEngine, *sentences: str, gap_s: float = 0.0) -> np.ndarray:
     """The caller's audio at 8 kHz: each sentence by Piper, `gap_s` of line silence between them."""
     parts: list[np.ndarray] = []
     for sentence in sentences:
-        audio = voice.synthesize(sentence, "default")  # type: ignore[attr-defined]
+        audio = voice.synthesize(sentence, "caller")
         parts.append(resample(audio.samples, audio.sample_rate, RATE))
         parts.append(np.zeros(int(gap_s * RATE), dtype=np.int16))
     return np.concatenate(parts)
@@ -59,7 +66,7 @@ def next_weekday(today: datetime.date, weekday: int) -> datetime.date:
     return today + datetime.timedelta(days=(weekday - today.weekday() - 1) % 7 + 1)
 
 
-def test_a_booking_over_several_turns_lands_in_the_note(server: RunningServer, voice: object) -> None:
+def test_a_booking_over_several_turns_lands_in_the_note(server: RunningServer, voice: PiperEngine) -> None:
     call_id = "e2e-dialogue-booking"
     turns = [
         speak(voice, "Hi, I would like to book an appointment please."),
@@ -86,7 +93,7 @@ def test_a_booking_over_several_turns_lands_in_the_note(server: RunningServer, v
 
 
 def test_an_emergency_gets_the_safety_message_and_a_transfer_in_one_turn(
-    server: RunningServer, voice: object
+    server: RunningServer, voice: PiperEngine
 ) -> None:
     call_id = "e2e-dialogue-emergency"
     turn = speak(voice, "My husband has crushing chest pains and he is struggling to breathe.")
@@ -103,7 +110,7 @@ def test_an_emergency_gets_the_safety_message_and_a_transfer_in_one_turn(
 
 
 def test_a_crisis_script_is_heard_whole_while_the_caller_talks_over_it(
-    server: RunningServer, voice: object
+    server: RunningServer, voice: PiperEngine
 ) -> None:
     call_id = "e2e-dialogue-crisis"
     crisis = speak(voice, "I don't want to be alive anymore.")
@@ -150,7 +157,7 @@ def _rasa_port(server: RunningServer) -> int:
 
 
 def test_with_rasa_stopped_mid_call_the_call_completes_and_rasa_comes_back(
-    server: RunningServer, voice: object
+    server: RunningServer, voice: PiperEngine
 ) -> None:
     call_id = "e2e-dialogue-outage"
     killed: list[float] = []
