@@ -45,7 +45,7 @@ serve: rasa-model
 	$(VENV)/bin/iasovoice serve
 
 test: rasa-model
-	$(PY) -m pytest -ra
+	$(PY) -m pytest -ra -n 2 --dist loadgroup --durations=30
 
 bench: rasa-model
 	$(PY) -m bench

@@ -66,20 +66,51 @@ def next_weekday(today: datetime.date, weekday: int) -> datetime.date:
     return today + datetime.timedelta(days=(weekday - today.weekday() - 1) % 7 + 1)
 
 
-def test_a_booking_over_several_turns_lands_in_the_note(server: RunningServer, voice: PiperEngine) -> None:
-    call_id = "e2e-dialogue-booking"
-    turns = [
+BOOKING, EMERGENCY, CRISIS = "e2e-dialogue-booking", "e2e-dialogue-emergency", "e2e-dialogue-crisis"
+
+
+def _crisis_turn(voice: PiperEngine) -> np.ndarray:
+    crisis = speak(voice, "I don't want to be alive anymore.")
+    talking_over = speak(voice, "Hello, are you there?", "Can you hear me?", "Hello?", gap_s=1.0)
+    return np.concatenate([crisis, np.zeros(RATE, np.int16), talking_over])
+
+
+@pytest.fixture(scope="module")
+def three_calls(server: RunningServer, voice: PiperEngine) -> dict[str, CallReport]:
+    """A booking, an emergency and a crisis, on the line at the same time as a clinic would take them.
+
+    Placed together they also cost one call's wall time instead of three (calls are paced in real time).
+    """
+    booking = [
         speak(voice, "Hi, I would like to book an appointment please."),
         speak(voice, "Next Tuesday."),
         speak(voice, "Three thirty in the afternoon."),
         speak(voice, "It is a follow up for my blood pressure."),
     ]
-    report = call(server, call_id, turns, reply_timeout_s=45.0)
+    emergency = [speak(voice, "My husband has crushing chest pains and he is struggling to breathe.")]
+
+    async def place(call_id: str, turns: list[np.ndarray], **kwargs: object) -> CallReport:
+        return await place_call(server.url, call_id, turns, RATE, token=server.token(call_id), **kwargs)
+
+    async def together() -> list[CallReport]:
+        return await asyncio.gather(
+            place(BOOKING, booking, reply_timeout_s=60.0),
+            place(EMERGENCY, emergency, reply_timeout_s=60.0),
+            place(CRISIS, [_crisis_turn(voice)], reply_timeout_s=60.0, reply_quiet_s=3.0),
+        )
+
+    return {report.call_id: report for report in asyncio.run(together())}
+
+
+def test_a_booking_over_several_turns_lands_in_the_note(
+    server: RunningServer, three_calls: dict[str, CallReport]
+) -> None:
+    report = three_calls[BOOKING]
     assert report.errors == [] and report.ended == "completed", server.log_tail()
     agent = report.transcript("agent")
     assert len(agent) >= 5, agent
     assert not transfers(report)
-    note = SoapNote.model_validate(server.note(call_id))
+    note = SoapNote.model_validate(server.note(BOOKING))
     slots = note.dialogue_slots
     today = datetime.date.today()
     assert slots.get("appointment_action") == "book", slots
@@ -93,11 +124,9 @@ def test_a_booking_over_several_turns_lands_in_the_note(server: RunningServer, v
 
 
 def test_an_emergency_gets_the_safety_message_and_a_transfer_in_one_turn(
-    server: RunningServer, voice: PiperEngine
+    server: RunningServer, three_calls: dict[str, CallReport]
 ) -> None:
-    call_id = "e2e-dialogue-emergency"
-    turn = speak(voice, "My husband has crushing chest pains and he is struggling to breathe.")
-    report = call(server, call_id, [turn], reply_timeout_s=45.0)
+    report = three_calls[EMERGENCY]
     assert report.errors == []
     sent = transfers(report)
     assert [t["reason"] for t in sent] == ["emergency"] and sent[0]["target"] == SAFETY.emergency_target
@@ -105,18 +134,14 @@ def test_an_emergency_gets_the_safety_message_and_a_transfer_in_one_turn(
     assert agent[1] == SAFETY.emergency_message, agent
     first_reply = report.turns[0].latency_s
     assert first_reply is not None, "the caller heard the safety message"
-    note = SoapNote.model_validate(server.note(call_id))
+    note = SoapNote.model_validate(server.note(EMERGENCY))
     assert {"emergency_detected", "emergency_message_given", "transfer_requested:emergency"} <= set(note.flags)
 
 
 def test_a_crisis_script_is_heard_whole_while_the_caller_talks_over_it(
-    server: RunningServer, voice: PiperEngine
+    server: RunningServer, voice: PiperEngine, three_calls: dict[str, CallReport]
 ) -> None:
-    call_id = "e2e-dialogue-crisis"
-    crisis = speak(voice, "I don't want to be alive anymore.")
-    talking_over = speak(voice, "Hello, are you there?", "Can you hear me?", "Hello?", gap_s=1.0)
-    report = call(server, call_id, [np.concatenate([crisis, np.zeros(RATE, np.int16), talking_over])],
-                  reply_timeout_s=60.0, reply_quiet_s=3.0)
+    report = three_calls[CRISIS]
     assert report.errors == []
     assert [t["reason"] for t in transfers(report)] == ["crisis"]
     agent = report.transcript("agent")
@@ -126,7 +151,7 @@ def test_a_crisis_script_is_heard_whole_while_the_caller_talks_over_it(
     expected_frames = len(speak(voice, SAFETY.crisis_message)) // 160
     frames_after_greeting = len(report.agent_audio)
     assert frames_after_greeting >= expected_frames
-    note = SoapNote.model_validate(server.note(call_id))
+    note = SoapNote.model_validate(server.note(CRISIS))
     assert "crisis_line_given" in note.flags and "crisis_line_incomplete" not in note.flags
     script_turn = next(t for t in note.transcript if t.role == "agent" and t.text.startswith(SAFETY.crisis_message[:30]))
     assert script_turn.text == SAFETY.crisis_message
