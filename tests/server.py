@@ -85,7 +85,10 @@ class RunningServer:
         return log_tail(self.log_path, lines)
 
 
-def start_server(root: Path, extra: list[str] | None = None, timeout_s: float = 600.0) -> RunningServer:
+def start_server(
+    root: Path, extra: list[str] | None = None, timeout_s: float = 600.0, env: dict[str, str] | None = None
+) -> RunningServer:
+    """`env` adds to the child's environment, e.g. how to reach a cluster it joins (tests/fake_cluster.py)."""
     port = free_port()
     log_path = root / "server.log"
     overrides = [
@@ -102,7 +105,7 @@ def start_server(root: Path, extra: list[str] | None = None, timeout_s: float = 
         "server.drain_timeout_s=5",  # a test server's stop does not wait half a minute for a live call
         *(extra or []),
     ]
-    process = launch(overrides, log_path, env={SECRET_ENV: SECRET})
+    process = launch(overrides, log_path, env={**(env or {}), SECRET_ENV: SECRET})
     server = RunningServer(process, port, root, log_path)
     try:
         wait_healthy(process, port, log_path, timeout_s)
