@@ -19,7 +19,10 @@ from pathlib import Path
 
 from rouge_score import rouge_scorer
 
+from iasovoice.config import load_config
 from iasovoice.engines.llm import LlamaCppEngine, assemble_packaged_model, default_cache_dir
+from iasovoice.engines.llm.provenance import packaged_provenance, weights_provenance
+from iasovoice.factory import note_prompts
 from iasovoice.notes import TranscriptTurn, generate_note
 
 SECTIONS = ("subjective", "objective", "assessment", "plan")
@@ -47,12 +50,20 @@ async def run(args: argparse.Namespace) -> dict:
         else assemble_packaged_model(default_cache_dir(), name=args.packaged_model)
     )
     engine = LlamaCppEngine(model_path, n_ctx=args.n_ctx, n_threads=args.threads)
+    provenance = (
+        weights_provenance(model_path, default_cache_dir())
+        if args.model_path
+        else packaged_provenance(args.packaged_model)
+    )
+    llm = load_config(Path(args.config)).llm
+    prompts = note_prompts(llm)
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeLsum"], use_stemmer=False)
     results = []
     for encounter_id, turns, reference in load_dialogues(Path(args.data), args.n):
         started = time.perf_counter()
         note = await generate_note(
-            engine, encounter_id, turns, model_name=engine.name, max_tokens=args.max_tokens, temperature=0.0
+            engine, encounter_id, turns, model=provenance, prompts=prompts, max_tokens=args.max_tokens,
+            temperature=0.0,
         )
         text = "\n".join(f"{name.upper()}\n{getattr(note.sections, name)}" for name in SECTIONS)
         scores = scorer.score(reference, text)
@@ -69,7 +80,8 @@ async def run(args: argparse.Namespace) -> dict:
         for key in ("rouge1", "rouge2", "rougeLsum", "seconds")
     }
     return {
-        "model": engine.name,
+        "model": provenance.name,
+        "prompt_version": prompts.version,
         "n": len(results),
         "max_tokens": args.max_tokens,
         "threads": args.threads,
@@ -82,8 +94,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / "data" / "aci-bench" / "valid.csv"))
     parser.add_argument("--n", type=int, default=3)
+    parser.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "configs" / "app.yaml"),
+                        help="where the note prompts come from (llm.note_*)")
     parser.add_argument("--model-path", default=None, help="a GGUF file; default: the packaged model")
-    parser.add_argument("--packaged-model", default="qwen2.5-1.5b-instruct")
+    parser.add_argument("--packaged-model", default="qwen2.5-coder-1.5b-instruct")
     parser.add_argument("--max-tokens", type=int, default=700)
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--threads", type=int, default=1)

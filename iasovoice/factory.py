@@ -19,11 +19,18 @@ from iasovoice.config import (
     VADConfig,
     resolve_path,
 )
+from iasovoice.engines.llm.provenance import (
+    STANDIN_NAME,
+    ModelProvenance,
+    packaged_provenance,
+    weights_provenance,
+)
 
 if TYPE_CHECKING:
     from iasovoice.engines.asr.base import ASREngine
     from iasovoice.engines.llm.base import LLMEngine
     from iasovoice.engines.tts.base import TTSEngine
+    from iasovoice.notes.soap import NotePrompts
     from iasovoice.storage.base import CallStore
     from iasovoice.vad.base import VoiceActivityDetector
 
@@ -60,15 +67,22 @@ def build_asr_engine(config: ASRConfig) -> ASREngine:
     )
 
 
-def llm_model_name(config: LLMConfig) -> str:
-    """The model named in notes, so a clinician can tell which model wrote which note."""
+def llm_provenance(config: LLMConfig) -> ModelProvenance:
+    """The model named in notes, by its real name and weights' sha256, so a clinician can tell which
+    model wrote which note."""
     if config.engine == "standin":
-        return "standin"
+        return ModelProvenance(STANDIN_NAME, None)
     if config.engine == "vllm":
-        return Path(config.vllm.model).name
+        return weights_provenance(Path(config.vllm.model).expanduser(), model_cache_dir(config))
     if config.model_path:
-        return Path(config.model_path).name
-    return config.packaged_model
+        return weights_provenance(resolve_path(config.model_path), model_cache_dir(config))
+    return packaged_provenance(config.packaged_model)
+
+
+def note_prompts(config: LLMConfig) -> NotePrompts:
+    from iasovoice.notes.soap import NotePrompts
+
+    return NotePrompts(config.note_system_prompt, config.note_repair_prompt, config.note_chunk_prompt)
 
 
 def model_cache_dir(config: LLMConfig) -> Path:

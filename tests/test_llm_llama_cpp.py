@@ -74,7 +74,7 @@ def test_missing_part_packages(tmp_path: Path) -> None:
 
 
 def test_unknown_packaged_model_name(tmp_path: Path) -> None:
-    with pytest.raises(ModelNotFoundError, match="qwen2.5-1.5b-instruct"):
+    with pytest.raises(ModelNotFoundError, match="qwen2.5-coder-1.5b-instruct"):
         assemble_packaged_model(tmp_path, name="llama-9000")
 
 
@@ -110,7 +110,7 @@ def test_fake_parts_join_in_order_and_verify_once(tmp_path: Path, monkeypatch: p
     path = assemble_packaged_model(cache, spec=spec, progress=False)
     assert path.read_bytes() == content
     # A restart trusts the stamp: no re-hash.
-    monkeypatch.setattr(packaged_weights, "_sha256_file", lambda *a: pytest.fail("re-hashed"))
+    monkeypatch.setattr(packaged_weights, "sha256_file", lambda *a: pytest.fail("re-hashed"))
     assert assemble_packaged_model(cache, spec=spec, progress=False) == path
     monkeypatch.undo()
     monkeypatch.syspath_prepend(str(tmp_path / "site"))

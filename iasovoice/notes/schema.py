@@ -28,7 +28,7 @@ class TranscriptTurn(BaseModel):
 
 
 class SoapSections(BaseModel):
-    """The four sections; each must say something (a missing one reads "Not documented in this call.")."""
+    """The four sections; each must say something (one the model left out says so, and the note is flagged)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -47,10 +47,28 @@ class SoapNote(BaseModel):
     created_at: datetime
     sections: SoapSections
     transcript: list[TranscriptTurn]
-    model: str
+    model: str = Field(description="The model that wrote the note, by its real name (not a config alias).")
+    model_sha256: str | None = Field(
+        None, description="sha256 of the model's weights file (a directory: of its manifest); null: not on disk."
+    )
+    prompt_version: str | None = Field(
+        None, description="Digest of the note prompts (configs/app.yaml llm.note_*): which instructions it had."
+    )
     generation_s: float = Field(ge=0)
-    schema_version: Literal[1] = 1
+    # 2 added model_sha256, prompt_version, call_attributes, unparsed_model_output; version 1 reads as it was.
+    schema_version: Literal[1, 2] = 2
     flags: list[str] = Field(default_factory=list)
+    unparsed_model_output: list[str] = Field(
+        default_factory=list,
+        description=(
+            "The model's own answers, kept only when a section could not be found in them even after a "
+            "repair request (flag note_section_missing:<name>), so a reviewer sees what the model wrote."
+        ),
+    )
+    call_attributes: dict[str, str] = Field(
+        default_factory=dict,
+        description="The call's attributes from its signed token (Connect contact attributes: PatientId, ...), verbatim.",
+    )
     dialogue_slots: dict[str, Any] = Field(
         default_factory=dict,
         description="Slots the dialogue engine (Rasa) filled on the call, verbatim: appointment, medication, symptoms.",

@@ -1,43 +1,51 @@
 """Write a SOAP note from a call transcript with a chat model, and turn its text into a ``SoapNote``.
 
 Small models write better notes as plain text under four headings than as JSON, and copy any field
-descriptions a prompt shows them (MODELS.md), so the prompt describes the task in prose and code
-parses the headings. The call is between an AI telephone assistant and a patient: nobody examined
-the patient, so the prompt forbids invented findings and the Objective section may only carry
-values the caller reported.
+descriptions a prompt shows them (MODELS.md), so the prompt (configs/app.yaml, `llm.note_system_prompt`)
+describes the task in prose and code finds the headings. A section the model left out is asked for again
+once (`llm.note_repair_prompt`); one still missing after that is never filled with a stock phrase that
+reads like a finding: it says the model wrote nothing, the note is flagged `note_section_missing:<name>`
+and keeps the model's own answers for the reviewer.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from iasovoice.engines.llm.base import ChatMessage, LLMEngine
+from iasovoice.engines.llm.provenance import ModelProvenance
 from iasovoice.notes.schema import SoapNote, SoapSections, TranscriptTurn
 
 NOT_DOCUMENTED = "Not documented in this call."
+SECTION_MISSING = "The note model wrote nothing under this heading; read the transcript."
 SECTIONS = ("subjective", "objective", "assessment", "plan")
 _SPEAKERS = {"agent": "AI assistant", "caller": "Patient"}
+REPAIRED_FLAG = "note_repaired"
+CHUNKED_FLAG = "note_from_chunk_summaries"
+CHUNK_SUMMARY_MAX_TOKENS = 200
+MISSING_FLAG = "note_section_missing"
 
-SYSTEM_PROMPT = (
-    "You are a clinical documentation assistant. You are given the transcript of a telephone call "
-    "between an AI assistant working for a medical practice and a patient. Write a concise SOAP note "
-    "for the clinician who will review the call.\n\n"
-    "Write plain text under these four headings, in this order, each on its own line: SUBJECTIVE, "
-    "OBJECTIVE, ASSESSMENT, PLAN. Do not use JSON or tables.\n\n"
-    "Rules:\n"
-    "- Use only what was said in the call. Never invent symptoms, history, medications, "
-    "measurements or examination findings.\n"
-    "- This was a phone call, so no examination took place. Under OBJECTIVE, give only measurements "
-    "the patient reported (such as a home blood pressure or temperature reading, stated as "
-    "patient-reported), or state that no measurements or examination were available.\n"
-    "- The AI assistant does not diagnose. Under ASSESSMENT, summarise the concern and its urgency "
-    "as they appear from the call.\n"
-    "- Under PLAN, give what was agreed or advised on the call and any follow-up for the clinician.\n"
-    "- If something was not discussed, say so briefly instead of guessing."
-)
+
+@dataclass(frozen=True)
+class NotePrompts:
+    """The note's instructions, from configs/app.yaml (`llm.note_system_prompt`, `_repair_prompt`, `_chunk_prompt`).
+
+    ``repair`` holds ``{missing}``, the headings the first answer lacked. ``version`` goes into every
+    note, so a note can be traced to the words its model was given.
+    """
+
+    system: str
+    repair: str
+    chunk: str  # summarises one part of a call too long for one prompt
+
+    @property
+    def version(self) -> str:
+        return hashlib.sha256(f"{self.system}\0{self.repair}\0{self.chunk}".encode()).hexdigest()[:12]
 
 
 # About 4,000 tokens: with the note's own budget this fits the default 8,192-token context.
@@ -45,15 +53,17 @@ MAX_TRANSCRIPT_CHARS = 16_000
 _OMITTED = "[… the middle of a long call is omitted here; the full transcript is stored with the note …]"
 
 
+def _line(turn: TranscriptTurn) -> str:
+    return f"{_SPEAKERS[turn.role]}: {turn.text.strip()}"
+
+
 def format_transcript(transcript: list[TranscriptTurn], max_chars: int = MAX_TRANSCRIPT_CHARS) -> str:
     """Render turns as ``Speaker: text`` lines, the form the prompt and the models handle best.
 
-    A call too long for the model's context keeps its opening (who called, why) and its end (what was
-    agreed) rather than failing to produce any note at all.
+    Long calls are cut into chunks before this (`split_long_call`); a single turn longer than the
+    context (a stuck microphone) still keeps its start and end rather than failing the note.
     """
-    text = "\n".join(
-        f"{_SPEAKERS[turn.role]}: {turn.text.strip()}" for turn in transcript if turn.text.strip()
-    )
+    text = "\n".join(_line(turn) for turn in transcript if turn.text.strip())
     if len(text) <= max_chars:
         return text
     head = max_chars // 4
@@ -61,12 +71,51 @@ def format_transcript(transcript: list[TranscriptTurn], max_chars: int = MAX_TRA
     return f"{text[:head]}\n{_OMITTED}\n{text[-tail:]}"
 
 
+def split_long_call(
+    transcript: list[TranscriptTurn], max_chars: int = MAX_TRANSCRIPT_CHARS
+) -> tuple[list[list[TranscriptTurn]], list[TranscriptTurn]]:
+    """The earlier parts of a call too long for one prompt, in chunks to summarise, and its end verbatim.
+
+    A call that fits gives no chunks. Otherwise the end (what was agreed) keeps up to half the budget
+    word for word and everything before it is cut at turn boundaries into chunks of half the budget,
+    so no part of the call is dropped unread.
+    """
+    spoken = [turn for turn in transcript if turn.text.strip()]
+    if sum(len(_line(turn)) + 1 for turn in spoken) <= max_chars:
+        return [], spoken
+    budget = max_chars // 2
+    kept = 0
+    used = 0
+    for turn in reversed(spoken):
+        size = len(_line(turn)) + 1
+        if kept and used + size > budget:
+            break
+        kept += 1
+        used += size
+    chunks: list[list[TranscriptTurn]] = []
+    used = 0
+    for turn in spoken[: len(spoken) - kept]:
+        size = len(_line(turn)) + 1
+        if not chunks or (chunks[-1] and used + size > budget):
+            chunks.append([])
+            used = 0
+        chunks[-1].append(turn)
+        used += size
+    return chunks, spoken[len(spoken) - kept:]
+
+
 def build_note_messages(
     transcript: list[TranscriptTurn],
+    system_prompt: str,
     patient_context: dict[str, str] | None = None,
     dialogue_slots: dict[str, Any] | None = None,
+    earlier_summaries: list[str] | None = None,
 ) -> list[ChatMessage]:
-    """The chat messages that ask a model for a SOAP note of ``transcript``."""
+    """The chat messages that ask a model for a SOAP note of ``transcript``.
+
+    ``earlier_summaries``: for a long call, the summaries of its earlier parts, in order; then
+    ``transcript`` is the call's end.
+    """
     parts: list[str] = []
     if patient_context:
         context = "\n".join(f"- {key}: {value}" for key, value in patient_context.items())
@@ -74,10 +123,15 @@ def build_note_messages(
     if dialogue_slots:
         recorded = "\n".join(f"- {key}: {value}" for key, value in sorted(dialogue_slots.items()))
         parts.append(f"Details the clinic's dialogue system recorded from the call:\n{recorded}")
-    parts.append(f"Call transcript:\n{format_transcript(transcript)}")
+    if earlier_summaries:
+        summaries = "\n".join(f"- Part {index}: {text.strip()}" for index, text in enumerate(earlier_summaries, 1))
+        parts.append(f"Summaries of the earlier parts of this long call, in order:\n{summaries}")
+        parts.append(f"The end of the call transcript:\n{format_transcript(transcript)}")
+    else:
+        parts.append(f"Call transcript:\n{format_transcript(transcript)}")
     parts.append("Write the SOAP note.")
     return [
-        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "system", "content": system_prompt},
         {"role": "user", "content": "\n\n".join(parts)},
     ]
 
@@ -120,12 +174,12 @@ def _heading(line: str) -> tuple[tuple[str, ...], str] | None:
     return (name,), rest
 
 
-def parse_soap_text(text: str) -> SoapSections:
-    """Split a model's plain-text note into the four sections.
+def split_sections(text: str) -> dict[str, str]:
+    """The sections a model's plain-text note has, by name; one it left out (or left empty) is absent.
 
     Tolerates markdown headings (``## S``, ``**Subjective:**``), any case, numbering, a combined
     "Assessment and Plan" (its text goes to both), a preamble before the first heading (dropped) and
-    repeated headings (joined). A section the model left out reads "Not documented in this call.".
+    repeated headings (joined).
     """
     collected: dict[str, list[str]] = {name: [] for name in SECTIONS}
     current: tuple[str, ...] = ()
@@ -138,11 +192,8 @@ def parse_soap_text(text: str) -> SoapSections:
             line = rest
         for name in current:
             collected[name].append(line.rstrip())
-    values = {}
-    for name in SECTIONS:
-        body = "\n".join(collected[name]).strip()
-        values[name] = body or NOT_DOCUMENTED
-    return SoapSections(**values)
+    bodies = {name: "\n".join(lines).strip() for name, lines in collected.items()}
+    return {name: body for name, body in bodies.items() if body}
 
 
 def _empty_call_sections() -> SoapSections:
@@ -159,35 +210,64 @@ async def generate_note(
     call_id: str,
     transcript: list[TranscriptTurn],
     *,
-    model_name: str,
+    model: ModelProvenance,
+    prompts: NotePrompts,
     max_tokens: int,
     temperature: float,
     patient_context: dict[str, str] | None = None,
     flags: list[str] | None = None,
     dialogue_slots: dict[str, Any] | None = None,
 ) -> SoapNote:
-    """Ask ``engine`` for a note of ``transcript`` and return it validated.
+    """Ask ``engine`` for a note of ``transcript`` and return it validated, never silently emptied.
 
     When the caller said nothing there is nothing to summarise, so no model call is made (and a
     model cannot invent a visit out of silence).
     """
     started = time.perf_counter()
+    note_flags = list(flags or [])
+    answers: list[str] = []
     if not any(turn.role == "caller" and turn.text.strip() for turn in transcript):
         sections = _empty_call_sections()
     else:
-        text = await engine.complete(
-            build_note_messages(transcript, patient_context, dialogue_slots),
-            max_tokens=max_tokens,
-            temperature=temperature,
-        )
-        sections = parse_soap_text(text)
+        chunks, end = split_long_call(transcript)
+        summaries = [
+            await engine.complete(
+                [{"role": "system", "content": prompts.chunk}, {"role": "user", "content": format_transcript(chunk)}],
+                max_tokens=CHUNK_SUMMARY_MAX_TOKENS, temperature=0.0,
+            )
+            for chunk in chunks
+        ]
+        if summaries:
+            note_flags.append(CHUNKED_FLAG)
+        messages = build_note_messages(end, prompts.system, patient_context, dialogue_slots, summaries)
+        answers.append(await engine.complete(messages, max_tokens=max_tokens, temperature=temperature))
+        found = split_sections(answers[0])
+        missing = [name for name in SECTIONS if name not in found]
+        if missing:
+            note_flags.append(REPAIRED_FLAG)
+            repair = prompts.repair.format(missing=", ".join(name.upper() for name in missing))
+            follow_up: list[ChatMessage] = [
+                *messages, {"role": "assistant", "content": answers[0]}, {"role": "user", "content": repair}
+            ]
+            answers.append(await engine.complete(follow_up, max_tokens=max_tokens, temperature=0.0))
+            # What the first answer had stays; the repair fills what it lacked.
+            found = {**split_sections(answers[1]), **found}
+            missing = [name for name in SECTIONS if name not in found]
+            note_flags += [f"{MISSING_FLAG}:{name}" for name in missing]
+        sections = SoapSections(**{name: found.get(name, SECTION_MISSING) for name in SECTIONS})
+        if not missing:
+            answers = []  # every section was found: the sections are the model's answer
     return SoapNote(
         call_id=call_id,
         created_at=datetime.now(UTC),
         sections=sections,
         transcript=list(transcript),
-        model=model_name,
+        model=model.name,
+        model_sha256=model.sha256,
+        prompt_version=prompts.version,
         generation_s=time.perf_counter() - started,
-        flags=list(flags or []),
+        flags=note_flags,
+        call_attributes=dict(patient_context or {}),
         dialogue_slots=dict(dialogue_slots or {}),
+        unparsed_model_output=answers,
     )

