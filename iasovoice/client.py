@@ -52,7 +52,12 @@ class CallReport:
     frames_sent: int = 0
 
     def transcript(self, role: str | None = None) -> list[str]:
-        return [e["text"] for e in self.events if e.get("type") == "transcript" and (role is None or e["role"] == role)]
+        """Each turn's text in order; a turn sent again (a reply cut by a barge-in) is its last version."""
+        latest: dict[str, str] = {}
+        for event in self.events:
+            if event.get("type") == "transcript" and (role is None or event["role"] == role):
+                latest[event.get("utterance_id") or f"#{len(latest)}"] = event["text"]
+        return list(latest.values())
 
     def agent_timeline(self) -> np.ndarray:
         """Agent audio placed at the time it arrived (silence between replies), for saving as a WAV."""
@@ -170,12 +175,13 @@ async def place_call(
     """
     report = CallReport(call_id, sample_rate)
     target = f"{url.rstrip('/')}/connect/{call_id}?events={events}&sampleRate={sample_rate}"
-    if token:
-        target += f"&token={token}"
     if extra_query:
         target += f"&{urlencode(dict(extra_query))}"
+    # In the header, not the query: a URL's query can end up in proxy logs, and a token may carry
+    # the call's attributes (PHI).
+    headers = {"Authorization": f"Bearer {token}"} if token else None
     connect_started = time.monotonic()
-    async with websockets.connect(target, max_size=None, open_timeout=open_timeout_s) as ws:
+    async with websockets.connect(target, max_size=None, open_timeout=open_timeout_s, additional_headers=headers) as ws:
         report.connect_s = time.monotonic() - connect_started
         receiver = _Receiver(report, on_event)
         receiving = asyncio.create_task(receiver.run(ws))

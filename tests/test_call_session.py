@@ -89,10 +89,54 @@ def test_barge_in_stops_playback_within_one_frame_and_sends_clear() -> None:
     assert not any(isinstance(a, ev.SendAudio) for a in onset_actions[clear_index:])
     assert onset * FRAME_S < 0.5, "speech onset detected within the start_speech window"
     assert t.session.barge_ins == 1
-    agent_turns = [turn.text for turn in t.session.transcript if turn.role == "agent"]
-    assert agent_turns[0].startswith("Hello") and agent_turns[-1].startswith("Your appointment")
-    assert agent_turns[-1].endswith("[interrupted]") or t.session.transcript[-1].role == "agent"
     assert rid
+
+
+REPLY = "Your appointment is on Tuesday at ten in the morning with doctor Lee."
+
+
+def _agent_turn(t: Timeline, rid: str) -> str:
+    return next(turn.text for turn in t.session.transcript if turn.utterance_id == rid)
+
+
+def test_a_reply_cut_by_a_barge_in_is_in_the_transcript_as_far_as_it_was_heard() -> None:
+    """The reply was recorded whole when it was queued; the caller heard ~1 s of its 5 s."""
+    t = Timeline.start()
+    rid = _agent_replying(t, 5.0)
+    assert _agent_turn(t, rid) == REPLY  # all of it queued: the next turn's history needs it now
+    t.wait(0.5)
+    per_frame = t.speak(recording(SPEECH)[:8000])
+    onset = next(i for i, actions in per_frame if any(isinstance(a, ev.SendClear) for a in actions))
+    heard_s = 0.5 + (onset + 1) * FRAME_S
+    cut = _agent_turn(t, rid)
+    assert cut.endswith(" [interrupted]")
+    words = cut.removesuffix(" [interrupted]").split()
+    full = REPLY.split()
+    assert words == full[: len(words)], "the heard part is the reply's start, word for word"
+    assert len(words) <= len(full) * heard_s / 5.0 + 1, (cut, heard_s)
+    resent = [a for _, actions in per_frame for a in actions if isinstance(a, ev.SendTranscript) and a.utterance_id == rid]
+    assert [a.text for a in resent] == [cut], "the client is sent the cut turn under the same id"
+    # The model's next turn sees what the caller heard, not what it wrote.
+    assert all(REPLY not in message["content"] for message in t.session.dialogue.chat_messages())
+
+
+def test_a_reply_heard_to_the_end_is_not_marked_when_the_caller_speaks_after_it() -> None:
+    t = Timeline.start()
+    rid = _agent_replying(t, 1.0)
+    t.wait(1.5)
+    t.speak(recording(SPEECH)[:8000])
+    assert _agent_turn(t, rid) == REPLY
+
+
+def test_a_hang_up_during_a_reply_keeps_only_what_was_heard() -> None:
+    t = Timeline.start()
+    rid = _agent_replying(t, 5.0)
+    t.wait(2.5)
+    t.apply(ev.HangupRequested("caller_hangup", t.now))
+    cut = _agent_turn(t, rid)
+    assert cut.endswith(" [interrupted]")
+    heard = len(cut.removesuffix(" [interrupted]").split())
+    assert 3 <= heard <= 8, cut  # about half of 13 words in 2.5 s of 5 s
 
 
 def test_reordered_and_missing_frames_still_make_one_utterance() -> None:

@@ -55,6 +55,18 @@ class DialogueState:
         self.turns.append(turn)
         self.revision += 1
 
+    def amend_turn(self, utterance_id: str, text: str) -> bool:
+        """Replace a turn's text in place (a reply cut by a barge-in after it was recorded whole).
+
+        False when there is no such turn (a reply cancelled before any of it was queued has none).
+        """
+        for index, turn in enumerate(self.turns):
+            if turn.utterance_id == utterance_id:
+                self.turns[index] = turn.model_copy(update={"text": text})
+                self.revision += 1
+                return True
+        return False
+
     def flag(self, name: str) -> None:
         if name not in self.flags:
             self.flags.append(name)

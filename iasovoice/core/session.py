@@ -294,7 +294,7 @@ class CallSession:
         if self._reply is not None and self._reply.active:
             self._reply.cancelled = True
             actions.append(ev.CancelReply(self._reply.reply_id))
-        actions += self._record_agent_turn()
+        actions += self._record_agent_turn(cut_at=now)
         self._confirm_safety_played(now)
         self._mark_unheard_safety()
         self._playout.clear(now)
@@ -333,7 +333,7 @@ class CallSession:
         if actions:
             self.barge_ins += 1
             log.debug("call %s: barge-in", self.settings.call_id)
-            actions += self._record_agent_turn()
+            actions += self._record_agent_turn(cut_at=now)
         return actions
 
     def _transcribe(self, utterance: Utterance) -> ev.Transcribe:
@@ -459,9 +459,10 @@ class CallSession:
             return actions
         if reply is not None and reply.active:
             reply.cancelled = True
-            actions += [ev.CancelReply(reply.reply_id), *self._record_agent_turn()]
+            actions.append(ev.CancelReply(reply.reply_id))
         if self._playout.clear(self._last_now):
             actions.append(ev.SendClear())
+        actions += self._record_agent_turn(cut_at=self._last_now)
         return actions + self._start_plan(script)
 
     def _transfer(self, kind: Literal["emergency", "crisis", "staff"], source: str) -> list[ev.Action]:
@@ -572,8 +573,8 @@ class CallSession:
         reply = self._current(reply_id)
         if reply is None:
             return []
-        for audio in reply.segment_ready(segment, samples):
-            self._playout.enqueue(reply_id, audio, protected=reply.kind == "safety")
+        for index, audio in reply.segment_ready(segment, samples):
+            reply.queued_segment(index, self._playout.enqueue(reply_id, audio, protected=reply.kind == "safety"))
         return self._after_queue(reply)
 
     def _after_queue(self, reply: ReplyHandle) -> list[ev.Action]:
@@ -589,16 +590,31 @@ class CallSession:
             actions += self._start_plan(plan)
         return actions
 
-    def _record_agent_turn(self) -> list[ev.Action]:
-        """Put the current reply into the transcript once, as far as the caller could hear it."""
+    def _record_agent_turn(self, cut_at: float | None = None) -> list[ev.Action]:
+        """Put the current reply into the transcript as far as the caller heard it.
+
+        A reply is recorded once its text is all queued (the next turn's history needs it). ``cut_at``
+        is when playback was cleared (barge-in, hang-up): the turn is then cut to what had started
+        playing by that time and marked "[interrupted]", amending a turn already recorded whole, so the
+        transcript and the note never hold words the caller did not hear.
+        """
         reply = self._reply
-        if reply is None or reply.recorded:
+        if reply is None or (reply.recorded and (cut_at is None or not reply.interruptible)):
             return []
-        text = reply.heard_text()
+        frames_heard = None if cut_at is None else self._playout.frames_heard(reply.reply_id, cut_at)
+        text, cut = reply.heard_text(frames_heard)
+        cut = cut or (reply.cancelled and not reply.fully_queued)
+        if reply.recorded:
+            if not cut:
+                return []
+            text = f"{text} [interrupted]".strip()
+            if not self.dialogue.amend_turn(reply.reply_id, text):
+                return []
+            return [ev.SendTranscript("agent", text, reply.reply_id)]
         reply.recorded = True
         if not text:
             return []
-        if reply.cancelled and not reply.fully_queued:
+        if cut:
             text += " [interrupted]"
         self.dialogue.add_turn(TranscriptTurn(role="agent", text=text, utterance_id=reply.reply_id))
         return [ev.SendTranscript("agent", text, reply.reply_id)]
