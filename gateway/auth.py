@@ -15,6 +15,12 @@ never another's, and stops working at `exp`.
 Only the configured algorithm is accepted (an HS256 token never passes an RS256 gateway or the other
 way round), `sub` and `exp` are required, `aud`/`iss` are checked when configured, and every refusal
 carries a short fixed reason, used as the metric label and (as words) as the close reason.
+
+The optional `attrs` claim carries the call's attributes (Amazon Connect contact attributes such as
+`PatientId`, `Authenticated`, `CallType`), which go to the call and verbatim into its note. They ride in
+the signed token because only the minter (the Lambda or bridge that holds the contact) knows them and a
+caller must not be able to forge them; they are PHI, so a token carrying them belongs in the
+`Authorization` header, not the query string.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,6 +48,10 @@ log = logging.getLogger(__name__)
 DEFAULT_TTL_S = 3600
 MIN_SECRET_BYTES = 32
 MAX_TOKEN_CHARS = 8192  # a real token is a few hundred characters; do not parse megabytes of header
+ATTRIBUTES_CLAIM = "attrs"
+MAX_ATTRIBUTES = 32
+MAX_ATTRIBUTE_CHARS = 256
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,63}")
 ALGORITHMS = {"jwt-hs256": "HS256", "jwt-rs256": "RS256"}
 # PyJWT's errors as rejection reasons, most specific first (some are subclasses of later ones).
 _JWT_REJECTIONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
@@ -70,6 +81,7 @@ REJECTION_REASONS: dict[str, str] = {
     "wrong_issuer": "token from another issuer",
     "bad_algorithm": "token algorithm not accepted",
     "unknown_key": "token signed by an unknown key",
+    "bad_attributes": "token's call attributes are not a map of short strings",
     "invalid": "invalid token",
 }
 
@@ -97,12 +109,16 @@ def mint_token(
     audience: str | None = None,
     issuer: str | None = None,
     kid: str | None = None,
+    attributes: Mapping[str, str] | None = None,
 ) -> str:
-    """A token that opens `call_id` for `ttl_s` seconds from now (key: secret bytes or an RSA private key)."""
+    """A token that opens `call_id` for `ttl_s` seconds from now (key: secret bytes or an RSA private key),
+    carrying the call's `attributes` when given (checked here as the gateway will check them)."""
     if ttl_s <= 0:
         raise ValueError(f"token lifetime must be positive, got {ttl_s}")
     now = int(time.time())
     claims: dict[str, Any] = {"sub": validate_call_id(call_id), "iat": now, "exp": now + int(ttl_s)}
+    if attributes:
+        claims[ATTRIBUTES_CLAIM] = call_attributes({ATTRIBUTES_CLAIM: dict(attributes)})
     if audience is not None:
         claims["aud"] = audience
     if issuer is not None:
@@ -111,10 +127,33 @@ def mint_token(
 
 
 def call_token(
-    secret: bytes, call_id: str, ttl_s: int = DEFAULT_TTL_S, *, audience: str | None = None, issuer: str | None = None
+    secret: bytes,
+    call_id: str,
+    ttl_s: int = DEFAULT_TTL_S,
+    *,
+    audience: str | None = None,
+    issuer: str | None = None,
+    attributes: Mapping[str, str] | None = None,
 ) -> str:
     """An HS256 token for one call (what tests, the CLI and the load tester mint with a shared secret)."""
-    return mint_token(call_id, _checked_secret(secret), "HS256", ttl_s, audience=audience, issuer=issuer)
+    return mint_token(
+        call_id, _checked_secret(secret), "HS256", ttl_s, audience=audience, issuer=issuer, attributes=attributes
+    )
+
+
+def call_attributes(claims: Mapping[str, Any]) -> dict[str, str]:
+    """The verified token's call attributes ({} without the claim); TokenRejected("bad_attributes") when
+    they are not at most 32 names (a letter, then letters, digits, `_.-`) of strings of at most 256
+    characters: a minter's bug, refused whole rather than half-read into a clinical note."""
+    attributes = claims.get(ATTRIBUTES_CLAIM)
+    if attributes is None:
+        return {}
+    if not isinstance(attributes, dict) or len(attributes) > MAX_ATTRIBUTES:
+        raise TokenRejected("bad_attributes")
+    for name, value in attributes.items():
+        if not _ATTRIBUTE_NAME.fullmatch(name) or not isinstance(value, str) or len(value) > MAX_ATTRIBUTE_CHARS:
+            raise TokenRejected("bad_attributes")
+    return dict(attributes)
 
 
 def hs256_secret(auth: AuthConfig, environ: Mapping[str, str] = os.environ) -> bytes:
@@ -137,6 +176,7 @@ def mint_for_config(
     private_key_file: str | Path | None = None,
     kid: str | None = None,
     environ: Mapping[str, str] = os.environ,
+    attributes: Mapping[str, str] | None = None,
 ) -> str:
     """A token the gateway configured by `auth` accepts (with its `aud`/`iss`), as `iasovoice token` prints."""
     if auth.mode == "off":
@@ -153,7 +193,8 @@ def mint_for_config(
             )
         key = _load_private_key(Path(private_key_file))
     return mint_token(
-        call_id, key, ALGORITHMS[auth.mode], ttl_s, audience=auth.audience, issuer=auth.issuer, kid=kid
+        call_id, key, ALGORITHMS[auth.mode], ttl_s, audience=auth.audience, issuer=auth.issuer, kid=kid,
+        attributes=attributes,
     )
 
 
@@ -308,6 +349,7 @@ class TokenVerifier:
             raise TokenRejected("bad_signature")
         if claims.get("sub") != call_id:
             raise TokenRejected("wrong_call")
+        call_attributes(claims)  # a token whose attributes cannot be used opens nothing
         return claims
 
     def _candidate_keys(self, token: str) -> list[Any]:

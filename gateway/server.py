@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from gateway import metrics
-from gateway.auth import TokenRejected, TokenVerifier, token_from_request
+from gateway.auth import TokenRejected, TokenVerifier, call_attributes, token_from_request
 from gateway.links import CallLink, LinkError, open_link
 from gateway.relay import CallRelay, RelayOptions, count_if_oversize
 from gateway.routes import Route, call_id_problem, route
@@ -236,10 +236,12 @@ class Gateway:
         target = route(request.path if request else "/")
         call_id = target.call_id or ""
         query = target.query or {}
-        rejected = self._check_token(call_id, request.headers if request else None, query)
+        claims: dict[str, Any] = {}
+        rejected = self._check_token(call_id, request.headers if request else None, query, claims)
         if rejected is not None:
             await self._close(websocket, CLOSE_POLICY, rejected.message)
             return
+        attributes = call_attributes(claims)  # checked with the token: the signed contact attributes
         events = frozenset(e for e in query.get("events", "").split(",") if e in KNOWN_EVENTS)
         self.active_connections += 1
         metrics.WEBSOCKET_CONNECTIONS.inc()
@@ -249,7 +251,7 @@ class Gateway:
             if first is None:
                 return
             async def claim() -> tuple[ActorHandle, CallLink, int]:
-                actor, binding = await self._directory.claim.remote(call_id, sample_rate, {})
+                actor, binding = await self._directory.claim.remote(call_id, sample_rate, attributes)
                 return actor, await open_link(actor, binding, self._config.server.stream_tls), binding.next_seq
 
             options = RelayOptions.from_config(self._config, call_id, sample_rate, events)

@@ -266,7 +266,7 @@ def cmd_audit(args: argparse.Namespace, config: AppConfig) -> int:
 # ------------------------------------------------------------------------------------------ token
 def cmd_token(args: argparse.Namespace, config: AppConfig) -> int:
     """Print a token that opens one call on a gateway with this config (HS256 secret, or RS256 private key)."""
-    from gateway.auth import mint_for_config
+    from gateway.auth import TokenRejected, mint_for_config
     from iasovoice.call_ids import InvalidCallIdError, validate_call_id
 
     try:
@@ -274,7 +274,20 @@ def cmd_token(args: argparse.Namespace, config: AppConfig) -> int:
     except InvalidCallIdError as error:
         print(f"iasovoice: {error}", file=sys.stderr)
         return 2
-    print(mint_for_config(config.server.auth, args.call_id, args.ttl, private_key_file=args.private_key, kid=args.kid))
+    attributes: dict[str, str] = {}
+    for pair in args.attributes:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            print(f"iasovoice: --attr {pair!r} is not NAME=VALUE", file=sys.stderr)
+            return 2
+        attributes[name] = value
+    try:
+        token = mint_for_config(config.server.auth, args.call_id, args.ttl, private_key_file=args.private_key,
+                                kid=args.kid, attributes=attributes)
+    except TokenRejected as error:
+        print(f"iasovoice: --attr: {error.message}", file=sys.stderr)
+        return 2
+    print(token)
     return 0
 
 
@@ -318,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--private-key", metavar="FILE",
                        help="RSA private key (PEM) that signs for server.auth.mode jwt-rs256; the gateway never holds it")
     token.add_argument("--kid", help="key id for the token header (jwt-rs256 with a JWKS file of several keys)")
+    token.add_argument("--attr", dest="attributes", action="append", default=[], metavar="NAME=VALUE",
+                       help="a call attribute signed into the token (repeatable), e.g. PatientId=P-1: it reaches the note")
     token.set_defaults(handler=cmd_token)
 
     audit = sub.add_parser("audit", help="print the audit log of note/transcript reads (audit.path)")

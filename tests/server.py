@@ -53,8 +53,8 @@ class RunningServer:
     def http(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def token(self, call_id: str) -> str:
-        return call_token(SECRET.encode(), call_id)
+    def token(self, call_id: str, attributes: dict[str, str] | None = None) -> str:
+        return call_token(SECRET.encode(), call_id, attributes=attributes)
 
     def connect_url(self, call_id: str, query: str = "") -> str:
         extra = f"&{query}" if query else ""
