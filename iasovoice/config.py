@@ -400,7 +400,9 @@ class CallConfig(_Section):
     )
     voice: Literal["default", "male", "clinical", "empathetic"] = Field("default", description="Logical voice.")
     max_call_s: float = Field(1800.0, gt=0, description="Hard cap on call length.")
-    note_timeout_s: float = Field(180.0, gt=0, description="Longest the SOAP note may take after hang-up.")
+    note_timeout_s: float = Field(
+        600.0, gt=0, description="Longest the SOAP note may take after hang-up, waiting its turn on the replica included."
+    )
     history_turns: int = Field(12, ge=2, description="Transcript turns given to the LLM for each reply.")
     idle_hangup_s: float = Field(
         20.0, gt=0, description="A call with no gateway traffic for this long is hung up (note still written)."
